@@ -1,0 +1,234 @@
+"""Argument checks for :class:`mindspore_radam.RAdam`.
+
+Every check runs before the optimizer creates or touches any Parameter, and every failure is a
+``ValueError`` or ``TypeError`` whose message names the argument and the value it got.
+"""
+import difflib
+import math
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+from mindspore import Parameter, Tensor
+
+HYPERPARAMETERS = (
+    "lr", "betas", "eps", "weight_decay", "decoupled_weight_decay",
+    "maximize", "threshold", "degenerated_to_sgd",
+)
+
+# Names users bring from other optimizer APIs (mindspore.nn, optax, Keras) that mean one of ours.
+_ALIASES = {
+    "learning_rate": "lr",
+    "beta1": "betas",
+    "beta2": "betas",
+    "b1": "betas",
+    "b2": "betas",
+    "epsilon": "eps",
+    "wd": "weight_decay",
+    "decoupled": "decoupled_weight_decay",
+}
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def _real(name, value):
+    """Returns `value` as a float, or raises TypeError naming `name`."""
+    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype.__str__() != "Bool":
+        return float(value.asnumpy())
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number, but got {value!r} of type {type(value).__name__}")
+    return float(value)
+
+
+def check_lr(value, name="lr"):
+    """Learning rate: a non-negative finite int, float or 0-d Tensor. Returns it unchanged."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"{name} must be a scalar (0-d) Tensor, but got a Tensor of shape {value.shape}")
+        if str(value.dtype) == "Bool":
+            raise TypeError(f"{name} must be a float, int or scalar Tensor, but got a Bool Tensor")
+        number = float(value.asnumpy())
+    elif _is_real(value):
+        number = float(value)
+    else:
+        raise TypeError(f"{name} must be a float, int or scalar Tensor, but got {value!r} "
+                        f"of type {type(value).__name__}")
+    if not math.isfinite(number) or number < 0.0:
+        raise ValueError(f"Invalid learning rate: {name}={number!r}; it must be finite and >= 0")
+    return value
+
+
+def check_betas(value, name="betas"):
+    """Returns betas as a tuple of two floats, each in [0, 1)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a pair (beta1, beta2), but got {value!r}")
+    betas = tuple(value)
+    if len(betas) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2), but got {len(betas)} values: {value!r}")
+    checked = []
+    for index, beta in enumerate(betas):
+        beta = _real(f"{name}[{index}]", beta)
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {name}[{index}]={beta!r}; "
+                             f"it must be in [0, 1)")
+        checked.append(beta)
+    return tuple(checked)
+
+
+def check_eps(value, name="eps"):
+    eps = _real(name, value)
+    if not math.isfinite(eps) or eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {name}={eps!r}; it must be finite and >= 0")
+    return eps
+
+
+def check_weight_decay(value, name="weight_decay"):
+    weight_decay = _real(name, value)
+    if not math.isfinite(weight_decay) or weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {name}={weight_decay!r}; it must be finite and >= 0")
+    return weight_decay
+
+
+def check_threshold(value, name="threshold"):
+    threshold = _real(name, value)
+    if not math.isfinite(threshold):
+        raise ValueError(f"Invalid threshold value: {name}={threshold!r}; it must be a finite number")
+    return threshold
+
+
+def check_flag(value, name):
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be a bool, but got {value!r} of type {type(value).__name__}")
+    return bool(value)
+
+
+def check_hyperparameters(options, where=""):
+    """Checks the hyperparameters present in `options`; returns a dict of normalized values.
+
+    `where` prefixes the argument names in messages, e.g. ``param_groups[1]['eps']``.
+    """
+    def label(key):
+        return f"{where}['{key}']" if where else key
+
+    checked = {}
+    checkers = {
+        "lr": check_lr,
+        "betas": check_betas,
+        "eps": check_eps,
+        "weight_decay": check_weight_decay,
+        "threshold": check_threshold,
+    }
+    for key in HYPERPARAMETERS:
+        if key not in options:
+            continue
+        if key in checkers:
+            checked[key] = checkers[key](options[key], label(key))
+        else:
+            checked[key] = check_flag(options[key], label(key))
+    return checked
+
+
+def _check_group_keys(group, where):
+    """Rejects keys that look like a misspelt hyperparameter; other keys are user metadata."""
+    known = HYPERPARAMETERS + ("params",)
+    for key in group:
+        if key in known:
+            continue
+        if not isinstance(key, str):
+            raise TypeError(f"{where} keys must be strings, but got {key!r}")
+        guess = _ALIASES.get(key) or next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.75)), None)
+        if guess is not None:
+            raise ValueError(f"{where} has an unknown key {key!r}; did you mean {guess!r}?")
+
+
+def check_param_list(params, where):
+    """Returns the Parameters of one group as a list."""
+    if isinstance(params, Parameter):
+        return [params]
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(f"{where} must be an ordered collection (list or tuple) of Parameters, but got a "
+                        f"{type(params).__name__}, whose order changes between runs")
+    if isinstance(params, (Tensor, str, bytes, dict)) or not isinstance(params, Iterable):
+        raise TypeError(f"{where} must be a list of Parameters, but got {type(params).__name__}")
+    params = list(params)
+    for index, param in enumerate(params):
+        if not isinstance(param, Parameter):
+            raise TypeError(f"{where}[{index}] must be a mindspore.Parameter, but got "
+                            f"{type(param).__name__}")
+    return params
+
+
+def check_param_groups(params, seen=()):
+    """Normalizes the `params` argument into a list of group dicts with validated values.
+
+    `seen` holds Parameters already owned by the optimizer (for `add_param_group`).
+    """
+    if params is None:
+        raise TypeError("params must be a list of Parameters or a list of dicts, but got None")
+    if isinstance(params, (set, frozenset)):
+        raise TypeError("params must be an ordered collection (list or tuple), but got a set, whose "
+                        "order changes between runs")
+    if isinstance(params, (Parameter, Tensor)):
+        raise TypeError("params must be a list of Parameters or a list of dicts, but got a single "
+                        f"{type(params).__name__}; wrap it in a list")
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"params must be a list of Parameters or a list of dicts, but got "
+                        f"{type(params).__name__}")
+    items = list(params)
+    if not items:
+        raise ValueError("params is empty: the optimizer got no Parameters to optimize")
+    if all(isinstance(item, dict) for item in items):
+        groups = items
+    elif any(isinstance(item, dict) for item in items):
+        raise TypeError("params must be either all Parameters or all dicts, not a mix")
+    else:
+        groups = [{"params": check_param_list(items, "params")}]
+
+    owned = set(id(p) for p in seen)
+    checked_groups = []
+    for index, group in enumerate(groups):
+        where = f"params[{index}]" if len(groups) > 1 or isinstance(items[0], dict) else "params"
+        checked_groups.append(check_group(group, where, owned))
+    return checked_groups
+
+
+def check_group(group, where, owned):
+    """Validates one group dict; `owned` is the set of ids of Parameters already taken (updated)."""
+    if not isinstance(group, dict):
+        raise TypeError(f"{where} must be a dict with a 'params' key, but got {type(group).__name__}")
+    if "params" not in group:
+        raise ValueError(f"{where} has no 'params' key")
+    _check_group_keys(group, where)
+    group_params = check_param_list(group["params"], f"{where}['params']")
+    if not group_params:
+        raise ValueError(f"{where}['params'] is empty")
+    for param in group_params:
+        if id(param) in owned:
+            raise ValueError(f"Parameter {param.name!r} appears more than once among the optimizer's "
+                             f"parameter groups ({where})")
+        owned.add(id(param))
+    checked = dict(group)
+    checked.update(check_hyperparameters(group, where))
+    checked["params"] = group_params
+    return checked
+
+
+def check_gradients(gradients, shapes, dtypes, names):
+    """Call-time check of the gradient tuple against the parameters. Runs in Python (PyNative) and
+    at compile time (graph mode, where shapes and dtypes are constants)."""
+    if len(gradients) != len(shapes):
+        raise ValueError(f"gradients: expected {len(shapes)} tensors, one per parameter in "
+                         f"optimizer.parameters order, but got {len(gradients)}")
+    for index, grad in enumerate(gradients):
+        if grad.shape != shapes[index]:
+            raise ValueError(f"gradients[{index}]: shape {grad.shape} does not match parameter "
+                             f"'{names[index]}' of shape {shapes[index]}")
+        if grad.dtype != dtypes[index]:
+            raise TypeError(f"gradients[{index}]: dtype {grad.dtype} does not match parameter "
+                            f"'{names[index]}' of dtype {dtypes[index]}")

@@ -1,0 +1,145 @@
+r"""The RAdam optimizer Cell: validation, defaults, state, and the loop over parameter groups."""
+from mindspore import Parameter, ParameterTuple, Tensor, jit, ops
+import mindspore.common.dtype as mstype
+from mindspore.experimental.optim import Optimizer
+
+from mindspore_radam import _validation
+from mindspore_radam.functional import hypermap_radam
+from mindspore_radam.schedule import float64, radam_scalars
+
+
+def _zeros_like(params, prefix):
+    """Named zero state for `params` (``ParameterTuple.clone`` rejects zero-size parameters)."""
+    return ParameterTuple(Parameter(ops.zeros(p.shape, p.dtype), name=f"{prefix}.{p.name}", requires_grad=False)
+                          for p in params)
+
+
+class RAdam(Optimizer):
+    r"""Rectified Adam (Liu et al. 2019, arXiv 1908.03265), numerically as ``torch.optim.RAdam``.
+
+    A drop-in replacement for :class:`mindspore.experimental.optim.RAdam`: change the import and
+    keep the train step. For each parameter group, at the group's own step :math:`t`:
+
+    .. math::
+        \begin{aligned}
+        g_t &\leftarrow -\nabla_\theta f_t(\theta_{t-1}) \text{ if maximize else } \nabla_\theta f_t(\theta_{t-1}) \\
+        g_t &\leftarrow g_t + \lambda\theta_{t-1} \quad \text{(if not decoupled\_weight\_decay)} \\
+        \theta_{t-1} &\leftarrow \theta_{t-1}(1 - \gamma\lambda) \quad \text{(if decoupled\_weight\_decay)} \\
+        m_t &\leftarrow \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        v_t &\leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \rho_\infty &\leftarrow 2/(1-\beta_2) - 1, \quad
+        \rho_t \leftarrow \rho_\infty - 2t\beta_2^t/(1-\beta_2^t) \\
+        \text{if } \rho_t > threshold &: \quad
+        r_t \leftarrow \sqrt{\tfrac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}, \quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma r_t \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}
+            \frac{m_t}{\sqrt{v_t}+\epsilon} \\
+        \text{else, if degenerated\_to\_sgd} &: \quad
+        \theta_t \leftarrow \theta_{t-1} - \gamma\, m_t/(1-\beta_1^t) \\
+        \text{else} &: \quad \theta_t \leftarrow \theta_{t-1}
+        \end{aligned}
+
+    The scalars (bias corrections, :math:`\rho_t`, :math:`r_t`) are computed once per group per
+    step in float64 (:mod:`mindspore_radam.schedule`); the per-element lines are
+    :mod:`mindspore_radam.functional`.
+
+    Args:
+        params (Union[list[Parameter], list[dict]]): Parameters, or dicts defining parameter groups.
+            A dict holds ``'params'`` and may override any hyperparameter below except ``maximize``'s
+            keyword-only status; other keys are kept as metadata.
+        lr (Union[int, float, Tensor]): learning rate, >= 0. Default: ``1e-3``.
+        betas (Tuple[float, float]): coefficients of the running averages, each in [0, 1).
+            Default: ``(0.9, 0.999)``.
+        eps (float): added to :math:`\sqrt{v_t}`, >= 0. Default: ``1e-8``.
+        weight_decay (float): weight decay coefficient, >= 0. Default: ``0.0``.
+        decoupled_weight_decay (bool): decay the weights directly (AdamW-style) instead of adding
+            an L2 term to the gradient. Default: ``False``.
+        maximize (bool): maximize the objective instead of minimizing it. Default: ``False``.
+        threshold (float): the rectified update is used when :math:`\rho_t >` ``threshold``.
+            Values below 4 can make :math:`r_t` undefined. Default: ``5.0``.
+        degenerated_to_sgd (bool): take an SGD-with-momentum step while :math:`\rho_t \le`
+            ``threshold`` (as torch and the paper's code do); if ``False``, the parameters stay
+            unchanged on those steps while the moments still advance. Default: ``True``.
+
+    Inputs:
+        - **gradients** (tuple[Tensor]) - one gradient per Parameter, in ``optimizer.parameters``
+          order, e.g. from ``mindspore.value_and_grad(fn, None, optimizer.parameters)``.
+
+    Raises:
+        TypeError: if an argument has the wrong type.
+        ValueError: if an argument has an invalid value, or the gradients do not match the
+            parameters. Errors are raised before any parameter or state changes.
+
+    Supported Platforms:
+        ``Ascend`` ``GPU`` ``CPU``
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, *, maximize=False, threshold=5.0,
+                 degenerated_to_sgd=True):
+        defaults = _validation.check_hyperparameters(dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+            threshold=threshold, degenerated_to_sgd=degenerated_to_sgd))
+        groups = _validation.check_param_groups(params)
+        self._state_ready = False
+        super().__init__(groups, defaults)
+        self.exp_avg = _zeros_like(self.parameters, "exp_avg")
+        self.exp_avg_sq = _zeros_like(self.parameters, "exp_avg_sq")
+        self.steps = ParameterTuple([self._new_step(i) for i in range(len(self.param_groups))])
+        self._refresh_metadata()
+        self._state_ready = True
+
+    @staticmethod
+    def _new_step(group_id):
+        return Parameter(Tensor(0, mstype.int64), name=f"step.group_{group_id}", requires_grad=False)
+
+    def _refresh_metadata(self):
+        """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph code)."""
+        self._shapes = tuple(tuple(p.shape) for p in self.parameters)
+        self._dtypes = tuple(p.dtype for p in self.parameters)
+        self._names = tuple(p.name for p in self.parameters)
+
+    def add_param_group(self, param_group):
+        """Adds a parameter group; its step count starts at 0, so its first step is t=1.
+
+        The group is validated completely before the optimizer changes.
+        """
+        owned = {id(p) for group in self.param_groups for p in group["params"]}
+        group = _validation.check_group(param_group, "param_group", owned)
+        super().add_param_group(group)
+        if not self._state_ready:
+            return
+        self.parameters = ParameterTuple(tuple(self.parameters))
+        self.exp_avg = ParameterTuple(self.exp_avg + _zeros_like(group["params"], "exp_avg"))
+        self.exp_avg_sq = ParameterTuple(self.exp_avg_sq + _zeros_like(group["params"], "exp_avg_sq"))
+        self.steps = ParameterTuple(self.steps + (self._new_step(len(self.param_groups) - 1),))
+        self._refresh_metadata()
+
+    def construct(self, gradients):
+        _validation.check_gradients(gradients, self._shapes, self._dtypes, self._names)
+        return self._step(gradients)
+
+    @jit(backend="ms_backend")
+    def _step(self, gradients):
+        """All groups' updates, compiled as one graph in PyNative and inlined in graph mode."""
+        done = True
+        for group_id, group in enumerate(self.param_groups):
+            start = self.group_start_id[group_id]
+            end = self.group_start_id[group_id + 1]
+            lr = self.lrs[group_id]
+            if isinstance(group["lr"], (float, int)):
+                lr = ops.scalar_to_tensor(float(group["lr"]), mstype.float32)
+            beta1, beta2 = group["betas"]
+            step = ops.assign_add(self.steps[group_id], Tensor(1, mstype.int64))
+            _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
+                step, lr, beta1, beta2, group["threshold"], group["degenerated_to_sgd"])
+            decay = float64(1.0) - ops.cast(lr, mstype.float64) * float64(group["weight_decay"])
+            updated = hypermap_radam(params=self.parameters[start:end], grads=gradients[start:end],
+                           exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
+                           rect=rect, adaptive_step=adaptive_step, sgd_step=sgd_step, decay=decay,
+                           beta1=beta1, beta2=beta2, eps=group["eps"],
+                           weight_decay=group["weight_decay"],
+                           decoupled_weight_decay=group["decoupled_weight_decay"],
+                           maximize=group["maximize"])
+            done = ops.depend(done, updated)
+        return done

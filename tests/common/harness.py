@@ -1,0 +1,55 @@
+"""Drivers shared by the suites: run an optimizer in one of the three execution modes."""
+import numpy as np
+import mindspore as ms
+from mindspore import Tensor
+
+MODES = ("pynative", "graph", "jit")
+
+
+def set_mode(mode):
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+
+
+def make_stepper(mode, optimizer):
+    """Returns step(grad_arrays) that applies one optimizer step in `mode`.
+
+    pynative / graph: ``optimizer(grads)`` called directly in that context mode.
+    jit: a ``value_and_grad`` train step under ``@mindspore.jit`` whose loss is
+    ``sum(p * g)``, so the gradient reaching the optimizer is exactly ``g``.
+    """
+    set_mode(mode)
+    if mode in ("pynative", "graph"):
+        def step(grads):
+            optimizer(ms.mutable(tuple(Tensor(g) for g in grads)))
+        return step
+
+    params = optimizer.parameters
+
+    def linear_loss(*targets):
+        total = 0.0
+        for param, target in zip(params, targets):
+            total = total + (param * target).sum()
+        return total
+
+    grad_fn = ms.value_and_grad(linear_loss, None, params)
+
+    @ms.jit
+    def train_step(*targets):
+        loss, grads = grad_fn(*targets)
+        optimizer(grads)
+        return loss
+
+    def step(grads):
+        train_step(*(Tensor(g) for g in grads))
+    return step
+
+
+def snapshot(optimizer):
+    """Copies of every Parameter the optimizer owns or updates, by name."""
+    return {p.name: p.asnumpy().copy() for p in optimizer.get_parameters()}
+
+
+def assert_unchanged(before, after):
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=f"{name} changed")

@@ -1,0 +1,71 @@
+"""An independent float64 NumPy reference of RAdam, written from the paper's algorithm
+(Liu et al. 2019, Algorithm 2) with torch.optim.RAdam's extensions (maximize, L2 or decoupled weight
+decay, the SGD-with-momentum fallback). It shares no code with mindspore_radam."""
+import math
+
+import numpy as np
+
+
+def step_scalars(t, beta1, beta2):
+    """(1 - beta1^t, 1 - beta2^t, rho_t, r_t or None) in float64, straight from the paper."""
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    bias1 = 1.0 - beta1 ** t
+    bias2 = 1.0 - beta2 ** t
+    rho_t = rho_inf - 2.0 * t * beta2 ** t / bias2
+    numerator = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+    denominator = (rho_inf - 4.0) * (rho_inf - 2.0) * rho_t
+    r_t = math.sqrt(numerator / denominator) if denominator != 0 and numerator / denominator >= 0 else None
+    return bias1, bias2, rho_t, r_t
+
+
+class ReferenceRAdam:
+    """Float64 RAdam over groups of NumPy arrays, one step count per group."""
+
+    DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                    decoupled_weight_decay=False, maximize=False, threshold=5.0,
+                    degenerated_to_sgd=True)
+
+    def __init__(self, groups):
+        """groups: list of dicts with 'params' (list of arrays) and optional hyperparameters."""
+        self.groups = []
+        for group in groups:
+            full = dict(self.DEFAULTS)
+            full.update(group)
+            full["params"] = [np.array(p, dtype=np.float64) for p in group["params"]]
+            full["m"] = [np.zeros_like(p) for p in full["params"]]
+            full["v"] = [np.zeros_like(p) for p in full["params"]]
+            full["t"] = 0
+            self.groups.append(full)
+
+    @property
+    def params(self):
+        return [p for group in self.groups for p in group["params"]]
+
+    def step(self, grads, lrs=None):
+        """grads: flat list in parameter order; lrs: optional per-group learning rates."""
+        grads = list(grads)
+        for index, group in enumerate(self.groups):
+            lr = float(group["lr"] if lrs is None else lrs[index])
+            beta1, beta2 = group["betas"]
+            wd = group["weight_decay"]
+            group["t"] += 1
+            bias1, bias2, rho_t, r_t = step_scalars(group["t"], beta1, beta2)
+            for i, theta in enumerate(group["params"]):
+                g = np.array(grads.pop(0), dtype=np.float64)
+                if group["maximize"]:
+                    g = -g
+                if wd != 0:
+                    if group["decoupled_weight_decay"]:
+                        theta = theta * (1.0 - lr * wd)
+                    else:
+                        g = g + wd * theta
+                m = beta1 * group["m"][i] + (1.0 - beta1) * g
+                v = beta2 * group["v"][i] + (1.0 - beta2) * g * g
+                m_hat = m / bias1
+                if rho_t > group["threshold"]:
+                    l_t = math.sqrt(bias2) / (np.sqrt(v) + group["eps"])
+                    theta = theta - lr * m_hat * r_t * l_t
+                elif group["degenerated_to_sgd"]:
+                    theta = theta - lr * m_hat
+                group["params"][i], group["m"][i], group["v"][i] = theta, m, v
+        assert not grads, "more gradients than parameters"

@@ -1,0 +1,331 @@
+"""The shared test suite. Device folders import everything here and set DEVICE_TARGET."""
+import math
+
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+import mindspore.common.dtype as mstype
+from mindspore.experimental import optim
+from mindspore.experimental.optim import lr_scheduler
+
+from mindspore_radam import SCALAR_NAMES, RAdam, radam_scalars
+from tests.common.configs import (BAD_CALLS, BAD_INPUTS, CONFIGS, SHAPES, STEPS, build_groups, make_arrays,
+                                  make_params, reference_groups)
+from tests.common.harness import MODES, assert_unchanged, make_stepper, set_mode, snapshot
+from tests.common.reference import ReferenceRAdam, step_scalars
+
+# float32 parameters against a float64 reference: relative 1e-5 of the parameter's scale.
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def grad_sequence(seed, steps=STEPS, shapes=SHAPES, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return [[(scale * rng.standard_normal(s)).astype(np.float32) for s in shapes] for _ in range(steps)]
+
+
+def assert_matches(params, reference_params, context):
+    for i, (param, expected) in enumerate(zip(params, reference_params)):
+        np.testing.assert_allclose(param.asnumpy(), expected, rtol=RTOL, atol=ATOL,
+                                   err_msg=f"{context}: parameter {i}")
+
+
+def run_against_reference(mode, config, seed=0, steps=STEPS):
+    arrays = make_arrays(seed)
+    params = make_params(arrays)
+    optimizer = RAdam(build_groups(config, params), **config.kwargs)
+    reference = ReferenceRAdam(reference_groups(config, arrays))
+    step = make_stepper(mode, optimizer)
+    for t, grads in enumerate(grad_sequence(seed + 1, steps, scale=config.grad_scale), start=1):
+        step(grads)
+        reference.step(grads)
+        assert_matches(params, reference.params, f"{config.desc}, {mode}, step {t}")
+    return optimizer, reference
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.desc)
+@pytest.mark.parametrize("mode", MODES)
+def test_matches_float64_reference_every_step(mode, config):
+    optimizer, reference = run_against_reference(mode, config)
+    # The state agrees too, and every group counted its own steps.
+    ref_m = [m for g in reference.groups for m in g["m"]]
+    ref_v = [v for g in reference.groups for v in g["v"]]
+    for ours, expected in zip(optimizer.exp_avg, ref_m):
+        np.testing.assert_allclose(ours.asnumpy(), expected, rtol=RTOL, atol=ATOL)
+    for ours, expected in zip(optimizer.exp_avg_sq, ref_v):
+        np.testing.assert_allclose(ours.asnumpy(), expected, rtol=RTOL, atol=ATOL)
+    assert [int(s.asnumpy()) for s in optimizer.steps] == [g["t"] for g in reference.groups]
+
+
+def test_reference_comparison_catches_float32_schedule():
+    """Negative control: the built-in RAdam, whose schedule is float32, fails the same comparison
+    at betas[1]=0.99999; so the comparison above can fail."""
+    arrays = make_arrays(0)
+    params = make_params(arrays)
+    optimizer = optim.RAdam(params, lr=0.1, betas=(0.9, 0.99999))
+    reference = ReferenceRAdam([dict(params=arrays, lr=0.1, betas=(0.9, 0.99999))])
+    set_mode("pynative")
+    worst = 0.0
+    for grads in grad_sequence(1):
+        optimizer(tuple(Tensor(g) for g in grads))
+        reference.step(grads)
+        for param, expected in zip(params, reference.params):
+            err = np.abs(param.asnumpy() - expected) - (ATOL + RTOL * np.abs(expected))
+            worst = max(worst, float(err.max(initial=0.0)))
+    assert worst > 0.0, "the built-in RAdam unexpectedly matched the float64 reference"
+
+
+SCALAR_BETA2 = (0.0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
+SCALAR_STEPS = tuple(range(1, 41)) + (100, 1000, 10**4, 10**5, 10**6, 10**7, 2**24 + 1, 2**31 + 7)
+
+
+@pytest.mark.parametrize("mode", ("pynative", "jit"))
+def test_step_scalars_equal_float64(mode):
+    set_mode("pynative")
+    steps = Tensor(np.array(SCALAR_STEPS, np.int64))
+    lr = Tensor(0.5, mstype.float32)
+
+    def scalars(step, beta1, beta2):
+        return radam_scalars(step, lr, beta1, beta2, 5.0, True)
+    compute = ms.jit(scalars) if mode == "jit" else scalars
+    for beta2 in SCALAR_BETA2:
+        beta1 = 0.9
+        ours = dict(zip(SCALAR_NAMES, (x.asnumpy() for x in compute(steps, beta1, beta2))))
+        for i, t in enumerate(SCALAR_STEPS):
+            bias1, bias2, rho_t, r_t = step_scalars(t, beta1, beta2)
+            got = {k: float(v[i]) for k, v in ours.items()}
+            assert got["bias_correction1"] == pytest.approx(bias1, rel=1e-9)
+            assert got["bias_correction2"] == pytest.approx(bias2, rel=1e-9)
+            assert got["rho_t"] == pytest.approx(rho_t, rel=1e-9), (beta2, t)
+            rectified = rho_t > 5.0
+            assert bool(ours["rect"][i]) == rectified, (beta2, t)
+            if rectified:
+                assert got["r_t"] == pytest.approx(r_t, rel=1e-9), (beta2, t)
+                assert got["adaptive_step"] == pytest.approx(0.5 * r_t * math.sqrt(bias2) / bias1, rel=1e-9)
+                assert got["sgd_step"] == 0.0
+            else:
+                assert got["adaptive_step"] == 0.0
+                assert got["sgd_step"] == pytest.approx(0.5 / bias1, rel=1e-9)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_step_count_exact_past_2_24_and_2_31(mode):
+    """A counter set past 2**24 and 2**31 keeps counting by one and uses the exact t."""
+    for start in (2**24, 2**31 + 3):
+        arrays = make_arrays(3)
+        params = make_params(arrays)
+        optimizer = RAdam(params, lr=0.01, betas=(0.9, 0.99999999))
+        optimizer.steps[0].set_data(Tensor(start, mstype.int64))
+        reference = ReferenceRAdam([dict(params=arrays, lr=0.01, betas=(0.9, 0.99999999))])
+        reference.groups[0]["t"] = start
+        step = make_stepper(mode, optimizer)
+        for grads in grad_sequence(4, steps=3):
+            step(grads)
+            reference.step(grads)
+        assert int(optimizer.steps[0].asnumpy()) == start + 3
+        assert_matches(params, reference.params, f"start={start}")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_group_added_late_starts_at_t1(mode):
+    arrays = make_arrays(5)
+    params = make_params(arrays)
+    optimizer = RAdam(params[:3], lr=0.01)
+    reference = ReferenceRAdam([dict(params=arrays[:3], lr=0.01)])
+    step = make_stepper(mode, optimizer)
+    for grads in grad_sequence(6, steps=8):
+        step(grads[:3])
+        reference.step(grads[:3])
+    optimizer.add_param_group({"params": params[3:], "lr": 0.05, "betas": (0.9, 0.99)})
+    late = ReferenceRAdam([dict(params=arrays[3:], lr=0.05, betas=(0.9, 0.99))])
+    step = make_stepper(mode, optimizer)
+    for grads in grad_sequence(7, steps=8):
+        step(grads)
+        reference.step(grads[:3])
+        late.step(grads[3:])
+    assert [int(s.asnumpy()) for s in optimizer.steps] == [16, 8]
+    assert_matches(params, reference.params + late.params, "late group")
+    assert len(optimizer.exp_avg) == len(optimizer.exp_avg_sq) == len(params)
+
+
+@pytest.mark.parametrize("error_input", BAD_INPUTS, ids=lambda e: e.desc)
+def test_bad_input_rejected_before_anything_changes(error_input):
+    arrays = make_arrays(8)
+    params = make_params(arrays)
+    args, kwargs = error_input.make(params)
+    with pytest.raises(error_input.error, match=error_input.regex):
+        RAdam(*args, **kwargs)
+    for param, array in zip(params, arrays):
+        np.testing.assert_array_equal(param.asnumpy(), array)
+
+
+@pytest.mark.parametrize("error_input", [e for e in BAD_INPUTS if e.desc.startswith("group_")],
+                         ids=lambda e: e.desc)
+def test_bad_add_param_group_leaves_optimizer_unchanged(error_input):
+    arrays = make_arrays(9)
+    params = make_params(arrays)
+    optimizer = RAdam(params[:2], lr=0.01)
+    (groups,), _ = error_input.make(params)
+    bad_group = groups[-1]
+    before = (len(optimizer.param_groups), len(optimizer.parameters), len(optimizer.exp_avg), len(optimizer.steps))
+    with pytest.raises(error_input.error, match=error_input.regex.replace(r"params\[1\]", r"param_group")):
+        optimizer.add_param_group(bad_group)
+    after = (len(optimizer.param_groups), len(optimizer.parameters), len(optimizer.exp_avg), len(optimizer.steps))
+    assert before == after
+
+
+def test_add_param_group_rejects_parameter_already_owned():
+    params = make_params(make_arrays(9))
+    optimizer = RAdam(params[:3])
+    with pytest.raises(ValueError, match=r"Parameter 'p2' appears more than once"):
+        optimizer.add_param_group({"params": params[2:]})
+    assert len(optimizer.parameters) == 3
+
+
+@pytest.mark.parametrize("call_error", BAD_CALLS, ids=lambda e: e.desc)
+@pytest.mark.parametrize("mode", ("pynative", "graph"))
+def test_bad_gradients_rejected_before_anything_changes(mode, call_error):
+    params = make_params(make_arrays(10))
+    optimizer = RAdam([{"params": params[:2]}, {"params": params[2:], "lr": 0.1}], lr=0.01)
+    step = make_stepper(mode, optimizer)
+    for grads in grad_sequence(11, steps=7):
+        step(grads)
+    before = snapshot(optimizer)
+    bad = call_error.make(grad_sequence(12, steps=1)[0])
+    with pytest.raises(call_error.error, match=call_error.regex):
+        step(bad)
+    assert_unchanged(before, snapshot(optimizer))
+
+
+def test_extra_group_keys_are_kept_as_metadata():
+    params = make_params(make_arrays(13))
+    optimizer = RAdam([{"params": params[:2], "name": "encoder"}, {"params": params[2:], "tag": 3}])
+    assert optimizer.param_groups[0]["name"] == "encoder"
+    assert optimizer.param_groups[1]["tag"] == 3
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_checkpoint_resume_is_bit_identical(mode, tmp_path):
+    config = CONFIGS[-2]  # two groups with different hyperparameters
+    grads = grad_sequence(15, steps=14)
+
+    def fresh():
+        params = make_params(make_arrays(14))
+        optimizer = RAdam(build_groups(config, params), **config.kwargs)
+        return params, optimizer, make_stepper(mode, optimizer)
+
+    params, optimizer, step = fresh()
+    for g in grads:
+        step(g)
+    uninterrupted = [p.asnumpy().copy() for p in params]
+
+    params, optimizer, step = fresh()
+    for g in grads[:7]:
+        step(g)
+    path = str(tmp_path / "radam.ckpt")
+    ms.save_checkpoint(optimizer, path)
+    names = {p.name for p in optimizer.get_parameters()}
+    assert {"step.group_0", "step.group_1", "exp_avg.p0", "exp_avg_sq.p4"} <= names
+
+    params, optimizer, step = fresh()
+    not_loaded = ms.load_param_into_net(optimizer, ms.load_checkpoint(path))
+    assert not any(not_loaded) if isinstance(not_loaded, tuple) else not not_loaded
+    assert [int(s.asnumpy()) for s in optimizer.steps] == [7, 7]
+    for g in grads[7:]:
+        step(g)
+    for resumed, expected in zip(params, uninterrupted):
+        np.testing.assert_array_equal(resumed.asnumpy(), expected)
+
+
+SCHEDULERS = {
+    "StepLR": lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+    "LinearLR": lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=6),
+    "ExponentialLR": lambda o: lr_scheduler.ExponentialLR(o, gamma=0.8),
+    "PolynomialLR": lambda o: lr_scheduler.PolynomialLR(o, total_iters=8, power=2.0),
+    "MultiplicativeLR": lambda o: lr_scheduler.MultiplicativeLR(o, lr_lambda=lambda epoch: 0.9),
+    "ConstantLR": lambda o: lr_scheduler.ConstantLR(o, factor=0.25, total_iters=5),
+    "MultiStepLR": lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 7], gamma=0.3),
+    "LambdaLR": lambda o: lr_scheduler.LambdaLR(o, lr_lambda=lambda epoch: 1.0 / (1 + epoch)),
+    "SequentialLR": lambda o: lr_scheduler.SequentialLR(
+        o, schedulers=[lr_scheduler.ConstantLR(o, factor=0.1, total_iters=2),
+                       lr_scheduler.ExponentialLR(o, gamma=0.9)], milestones=[4]),
+    "ReduceLROnPlateau": lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=1),
+    "CyclicLR": lambda o: lr_scheduler.CyclicLR(o, base_lr=0.001, max_lr=0.02, step_size_up=3),
+    "CosineAnnealingWarmRestarts": lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=4, eta_min=1e-4),
+    "CosineAnnealingLR": lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=6, eta_min=1e-4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+@pytest.mark.parametrize("mode", ("pynative", "jit"))
+def test_every_experimental_scheduler_drives_it(mode, name):
+    arrays = make_arrays(16)
+    params = make_params(arrays)
+    optimizer = RAdam([{"params": params[:2]}, {"params": params[2:], "lr": 0.005}], lr=0.01)
+    scheduler = SCHEDULERS[name](optimizer)
+    reference = ReferenceRAdam([dict(params=arrays[:2], lr=0.01), dict(params=arrays[2:], lr=0.005)])
+    step = make_stepper(mode, optimizer)
+    seen = []
+    for t, grads in enumerate(grad_sequence(17, steps=12), start=1):
+        lrs = [float(lr.asnumpy()) for lr in optimizer.lrs]
+        seen.append(lrs)
+        step(grads)
+        reference.step(grads, lrs=lrs)
+        assert_matches(params, reference.params, f"{name}, step {t}")
+        if name == "ReduceLROnPlateau":
+            scheduler.step(Tensor(1.0, mstype.float32))
+        else:
+            scheduler.step()
+    assert len({tuple(lrs) for lrs in seen}) > 1, f"{name} never changed the learning rate"
+
+
+class LeNet5(nn.Cell):
+    """LeNet5 as in MindSpore's documentation (docs/mindspore/code/lenet.py)."""
+
+    def __init__(self, num_class=10, num_channel=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_channel, 6, 5, pad_mode="valid")
+        self.conv2 = nn.Conv2d(6, 16, 5, pad_mode="valid")
+        self.fc1 = nn.Dense(16 * 5 * 5, 120)
+        self.fc2 = nn.Dense(120, 84)
+        self.fc3 = nn.Dense(84, num_class)
+        self.relu = nn.ReLU()
+        self.max_pool2d = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.flatten = nn.Flatten()
+
+    def construct(self, x):
+        x = self.max_pool2d(self.relu(self.conv1(x)))
+        x = self.max_pool2d(self.relu(self.conv2(x)))
+        x = self.flatten(x)
+        x = self.relu(self.fc1(x))
+        x = self.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lenet5_value_and_grad_train_step_loss_falls(mode):
+    ms.set_seed(0)
+    set_mode(mode)
+    net = LeNet5()
+    loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+    optimizer = RAdam(net.trainable_params(), lr=0.003)
+
+    def forward_fn(data, label):
+        logits = net(data)
+        return loss_fn(logits, label), logits
+
+    grad_fn = ms.value_and_grad(forward_fn, None, optimizer.parameters, has_aux=True)
+
+    def train_step(data, label):
+        (loss, _), grads = grad_fn(data, label)
+        optimizer(grads)
+        return loss
+    if mode == "jit":
+        train_step = ms.jit(train_step)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 32).astype(np.int32)
+    # Class-dependent images: learnable, so the loss must fall.
+    images = (rng.standard_normal((32, 1, 32, 32)) * 0.1 + labels[:, None, None, None] / 10.0).astype(np.float32)
+    data, label = Tensor(images), Tensor(labels)
+    losses = [float(train_step(data, label).asnumpy()) for _ in range(25)]
+    assert losses[-1] < 0.5 * losses[0], losses

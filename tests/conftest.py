@@ -1,0 +1,21 @@
+import os
+
+os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only (zero-size kernels warn on every step)
+
+import mindspore as ms
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def ms_context(request):
+    """Puts MindSpore on the suite's device and restores the execution mode after each test."""
+    device = getattr(request.node.module, "DEVICE_TARGET", "CPU")
+    if ms.get_context("device_target") != device:
+        try:
+            ms.set_device(device)
+        except RuntimeError as error:
+            pytest.skip(f"run the {device} suite in its own pytest process: MindSpore cannot switch to "
+                        f"{device} after its runtime started on {ms.get_context('device_target')} ({error})")
+    mode = ms.get_context("mode")
+    yield device
+    ms.set_context(mode=mode)
