@@ -28,11 +28,11 @@ from mindspore import ops
 _radam_update = ops.MultitypeFuncGraph("radam_update")
 
 
-@_radam_update.register("Bool", "Bool", "Number", "Number", "Number", "Number",
+@_radam_update.register("Bool", "Bool", "Number", "Number", "Number", "Number", "Number",
                         "Tensor", "Tensor", "Tensor", "Tensor",
                         "Tensor", "Tensor", "Tensor", "Tensor")
-def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta1, beta2, eps,
-                         decay, rect, adaptive_step, sgd_step,
+def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1, one_minus_beta2,
+                         eps, decay, rect, adaptive_step, sgd_step,
                          param, grad, exp_avg, exp_avg_sq):
     """One tensor's RAdam update, in place; the lines match the module docstring."""
     dtype = param.dtype
@@ -44,8 +44,8 @@ def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta1, 
             theta = theta * ops.cast(decay, dtype)
         else:
             grad = grad + weight_decay * theta
-    m = exp_avg + (1.0 - beta1) * (grad - exp_avg)
-    v = beta2 * exp_avg_sq + (1.0 - beta2) * (grad * grad)
+    m = exp_avg + one_minus_beta1 * (grad - exp_avg)
+    v = beta2 * exp_avg_sq + one_minus_beta2 * (grad * grad)
     rectified = ops.cast(adaptive_step, dtype) * m / (ops.sqrt(v) + eps)
     unrectified = ops.cast(sgd_step, dtype) * m
     theta = theta - ops.select(rect, rectified, unrectified)
@@ -56,7 +56,7 @@ def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta1, 
 
 
 def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, rect, adaptive_step, sgd_step, decay,
-                   beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize):
+                   beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decoupled_weight_decay, maximize):
     """Portable implementation: ``HyperMap`` of the per-tensor update over one group.
 
     Args:
@@ -64,10 +64,18 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, rect, adaptive_step, s
         rect, adaptive_step, sgd_step (Tensor): this step's scalars for the group
             (:func:`mindspore_radam.schedule.radam_scalars`).
         decay (Tensor): ``1 - lr * weight_decay`` (used only with decoupled weight decay).
-        beta1, beta2, eps, weight_decay (float), decoupled_weight_decay, maximize (bool): the group's
+        beta2, eps, weight_decay (float), decoupled_weight_decay, maximize (bool): the group's
             hyperparameters.
+        one_minus_beta1, one_minus_beta2 (float): ``1 - beta`` computed in Python (double) before it
+            reaches graph code, as torch does; graph code would compute it from a float32-rounded
+            beta (``1 - float32(0.99999999) == 0``).
+
+    Returns:
+        True, once every update is done (use it with ``ops.depend``).
     """
-    return ops.HyperMap()(
-        ops.partial(_radam_update, maximize, decoupled_weight_decay, weight_decay, beta1, beta2, eps,
-                    decay, rect, adaptive_step, sgd_step),
+    updated = ops.HyperMap()(
+        ops.partial(_radam_update, maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1,
+                    one_minus_beta2, eps, decay, rect, adaptive_step, sgd_step),
         params, grads, exp_avg, exp_avg_sq)
+    # One bool whatever the group's size, so graph code can chain groups of different sizes.
+    return ops.depend(True, updated)

@@ -83,6 +83,8 @@ class RAdam(Optimizer):
         groups = _validation.check_param_groups(params)
         self._state_ready = False
         super().__init__(groups, defaults)
+        # Registered, so the learning rates a scheduler set are saved in checkpoints too.
+        self.lrs = ParameterTuple(self.lrs)
         self.exp_avg = _zeros_like(self.parameters, "exp_avg")
         self.exp_avg_sq = _zeros_like(self.parameters, "exp_avg_sq")
         self.steps = ParameterTuple([self._new_step(i) for i in range(len(self.param_groups))])
@@ -98,6 +100,12 @@ class RAdam(Optimizer):
         self._shapes = tuple(tuple(p.shape) for p in self.parameters)
         self._dtypes = tuple(p.dtype for p in self.parameters)
         self._names = tuple(p.name for p in self.parameters)
+        # Exact float64 copies of each group's constants for the graph (see schedule.float64).
+        # Like the compiled graph itself, they are fixed when the group is added; lr stays live.
+        self._constants = tuple(
+            (float64(g["betas"][0]), float64(g["betas"][1]), float64(g["threshold"]), float64(g["weight_decay"]))
+            for g in self.param_groups)
+        self._one_minus_betas = tuple((1.0 - g["betas"][0], 1.0 - g["betas"][1]) for g in self.param_groups)
 
     def add_param_group(self, param_group):
         """Adds a parameter group; its step count starts at 0, so its first step is t=1.
@@ -106,9 +114,12 @@ class RAdam(Optimizer):
         """
         owned = {id(p) for group in self.param_groups for p in group["params"]}
         group = _validation.check_group(param_group, "param_group", owned)
-        super().add_param_group(group)
         if not self._state_ready:
+            super().add_param_group(group)
             return
+        self.lrs = list(self.lrs)  # the base class appends to it
+        super().add_param_group(group)
+        self.lrs = ParameterTuple(self.lrs)
         self.parameters = ParameterTuple(tuple(self.parameters))
         self.exp_avg = ParameterTuple(self.exp_avg + _zeros_like(group["params"], "exp_avg"))
         self.exp_avg_sq = ParameterTuple(self.exp_avg_sq + _zeros_like(group["params"], "exp_avg_sq"))
@@ -124,22 +135,22 @@ class RAdam(Optimizer):
         """All groups' updates, compiled as one graph in PyNative and inlined in graph mode."""
         done = True
         for group_id, group in enumerate(self.param_groups):
-            start = self.group_start_id[group_id]
-            end = self.group_start_id[group_id + 1]
+            start, end = self.group_start_id[group_id], self.group_start_id[group_id + 1]
             lr = self.lrs[group_id]
-            if isinstance(group["lr"], (float, int)):
-                lr = ops.scalar_to_tensor(float(group["lr"]), mstype.float32)
-            beta1, beta2 = group["betas"]
+            if isinstance(group["lr"], (float, int)):  # a user replaced the lr Parameter by a number
+                lr = Tensor(group["lr"], mstype.float32)
+            beta1, beta2, threshold, weight_decay = self._constants[group_id]
+            one_minus_beta1, one_minus_beta2 = self._one_minus_betas[group_id]
             step = ops.assign_add(self.steps[group_id], Tensor(1, mstype.int64))
             _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
-                step, lr, beta1, beta2, group["threshold"], group["degenerated_to_sgd"])
-            decay = float64(1.0) - ops.cast(lr, mstype.float64) * float64(group["weight_decay"])
-            updated = hypermap_radam(params=self.parameters[start:end], grads=gradients[start:end],
-                           exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
-                           rect=rect, adaptive_step=adaptive_step, sgd_step=sgd_step, decay=decay,
-                           beta1=beta1, beta2=beta2, eps=group["eps"],
-                           weight_decay=group["weight_decay"],
-                           decoupled_weight_decay=group["decoupled_weight_decay"],
-                           maximize=group["maximize"])
+                step, lr, beta1, beta2, threshold, group["degenerated_to_sgd"])
+            decay = float64(1.0) - ops.cast(lr, mstype.float64) * weight_decay
+            updated = hypermap_radam(
+                params=self.parameters[start:end], grads=gradients[start:end],
+                exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
+                rect=rect, adaptive_step=adaptive_step, sgd_step=sgd_step, decay=decay,
+                beta2=group["betas"][1], one_minus_beta1=one_minus_beta1, one_minus_beta2=one_minus_beta2,
+                eps=group["eps"], weight_decay=group["weight_decay"],
+                decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"])
             done = ops.depend(done, updated)
         return done

@@ -28,15 +28,16 @@ SCALAR_NAMES = ("bias_correction1", "bias_correction2", "rho_t", "rect", "r_t", 
 
 
 def float64(value):
-    """An exact float64 constant. MindSpore rounds a Python float through float32 when it meets a
-    Tensor in arithmetic, and ``ops.scalar_to_tensor`` does too under jit; ``Tensor(x, float64)``
-    keeps every bit in PyNative and in graph mode."""
+    """An exact float64 Tensor of `value` (a Python number or a Tensor).
+
+    MindSpore rounds Python floats through float32 when they meet a Tensor in arithmetic, when
+    ``ops.scalar_to_tensor`` converts them under jit, and when they reach graph code as function
+    arguments or from containers. ``Tensor(x, float64)`` built in Python keeps every bit, so
+    callers in graph code pass such Tensors (as :class:`mindspore_radam.RAdam` does).
+    """
+    if isinstance(value, Tensor):
+        return ops.cast(value, mstype.float64)
     return Tensor(value, mstype.float64)
-
-
-def rho_inf(beta2):
-    """:math:`\\rho_\\infty = 2/(1-\\beta_2) - 1`, the maximum length of the approximated SMA (a Python float)."""
-    return 2.0 / (1.0 - beta2) - 1.0
 
 
 def radam_scalars(step, lr, beta1, beta2, threshold=5.0, degenerated_to_sgd=True):
@@ -47,21 +48,23 @@ def radam_scalars(step, lr, beta1, beta2, threshold=5.0, degenerated_to_sgd=True
     Args:
         step (Tensor): the group's step count after this step's increment (int64).
         lr (Tensor): the group's learning rate (0-d).
-        beta1, beta2, threshold (float): the group's hyperparameters (Python floats).
+        beta1, beta2, threshold (Union[float, Tensor]): the group's hyperparameters. Inside graph
+            code pass float64 Tensors (see :func:`float64`) to keep them exact.
         degenerated_to_sgd (bool): whether steps with ``rho_t <= threshold`` take an SGD step.
     """
     one, two, four = float64(1.0), float64(2.0), float64(4.0)
+    beta1, beta2, threshold = float64(beta1), float64(beta2), float64(threshold)
     t = ops.cast(step, mstype.float64)
     lr = ops.cast(lr, mstype.float64)
-    beta1_t = ops.pow(float64(beta1), t)
-    beta2_t = ops.pow(float64(beta2), t)
+    beta1_t = ops.pow(beta1, t)
+    beta2_t = ops.pow(beta2, t)
     bias_correction1 = one - beta1_t
     bias_correction2 = one - beta2_t
-    rho_infinity = float64(rho_inf(beta2))
-    rho_t = rho_infinity - two * t * beta2_t / bias_correction2
-    rect = rho_t > float64(threshold)
-    r_t = ops.sqrt((rho_t - four) * (rho_t - two) * rho_infinity
-                   / ((rho_infinity - four) * (rho_infinity - two) * rho_t))
+    rho_inf = two / (one - beta2) - one
+    rho_t = rho_inf - two * t * beta2_t / bias_correction2
+    rect = rho_t > threshold
+    r_t = ops.sqrt((rho_t - four) * (rho_t - two) * rho_inf
+                   / ((rho_inf - four) * (rho_inf - two) * rho_t))
     zero = ops.zeros_like(bias_correction1)
     adaptive_step = ops.select(rect, lr * r_t * ops.sqrt(bias_correction2) / bias_correction1, zero)
     sgd_step = lr / bias_correction1 if degenerated_to_sgd else zero

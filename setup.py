@@ -1,0 +1,31 @@
+"""mindspore-radam: an exact, validated RAdam optimizer for MindSpore."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "mindspore_radam" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="mindspore-radam",
+    version=VERSION,
+    description="Rectified Adam for MindSpore: a drop-in for mindspore.experimental.optim.RAdam, "
+                "exact to a float64 reference",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["mindspore_radam", "mindspore_radam.*"]),
+    python_requires=">=3.9",
+    # MindSpore 2.10 wheels are built against NumPy 1.x but do not say so; numpy 2 breaks them.
+    install_requires=["mindspore>=2.10.0,<2.11", "numpy<2"],
+    extras_require={
+        "test": ["pytest>=7"],
+        # The LeNet5 examples: the digits data set ships inside scikit-learn; plots; progress bars.
+        "examples": ["scikit-learn", "matplotlib", "tqdm"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
