@@ -1,0 +1,81 @@
+"""Train LeNet5 with mindspore_radam.RAdam on real handwritten digits that ship with scikit-learn
+(no download), or on MNIST IDX files. The last line printed is ``test accuracy: X.XXXX``.
+
+    python scripts/train_lenet5.py
+    python scripts/train_lenet5.py --dataset mnist --data-dir ~/data/mnist --epochs 3
+"""
+import argparse
+import os
+import sys
+
+os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only
+
+import mindspore as ms  # noqa: E402
+
+from mindspore_radam.examples import data as example_data  # noqa: E402
+from mindspore_radam.examples.training import OPTIMIZERS, SCHEDULERS, RunConfig, train  # noqa: E402
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(argv):
+    defaults = RunConfig()
+    parser = OneLineErrorParser(prog="train_lenet5.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
+    parser.add_argument("--data-dir", help="directory with the four MNIST IDX files (for --dataset mnist)")
+    parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=defaults.optimizer)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--mode", choices=("pynative", "graph"), default=defaults.mode)
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=defaults.scheduler)
+    parser.add_argument("--device", choices=("CPU", "GPU", "Ascend"), default="CPU")
+    parser.add_argument("--save", metavar="PATH", help="write a checkpoint (model, optimizer, scheduler) at the end")
+    parser.add_argument("--resume", metavar="PATH", help="continue from a checkpoint written with --save")
+    parser.add_argument("--stop-after", type=int, metavar="N",
+                        help="stop after N epochs of this run, the schedule still spanning --epochs "
+                             "(an interrupted run; continue it with --resume)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if not args.lr >= 0 or args.lr == float("inf"):
+        parser.error(f"argument --lr: must be a finite number >= 0, got {args.lr}")
+    if args.epochs < 1:
+        parser.error(f"argument --epochs: must be >= 1, got {args.epochs}")
+    if args.stop_after is not None and args.stop_after < 1:
+        parser.error(f"argument --stop-after: must be >= 1, got {args.stop_after}")
+    if args.batch_size < 1:
+        parser.error(f"argument --batch-size: must be >= 1, got {args.batch_size}")
+    if args.dataset == "mnist" and not args.data_dir:
+        parser.error("argument --data-dir: required with --dataset mnist")
+    if args.resume and not os.path.isfile(args.resume):
+        parser.error(f"argument --resume: no such file {args.resume!r}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        ms.set_device(args.device)
+        if args.dataset == "mnist":
+            data = example_data.load_mnist(args.data_dir)
+        else:
+            data = example_data.load_digits()
+        config = RunConfig(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                           seed=args.seed, mode=args.mode, scheduler=args.scheduler)
+        _, history = train(config, data, progress=not args.no_progress, resume=args.resume, save=args.save,
+                           stop_after=args.stop_after)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"train_lenet5.py: error: {message}", file=sys.stderr)
+        return 1
+    print(f"test accuracy: {history.test_accuracy:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

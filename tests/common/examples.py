@@ -1,0 +1,100 @@
+"""Tests of the LeNet5 example scripts (scripts/train_lenet5.py, scripts/compare_optimizers.py).
+
+Short runs as subprocesses, so each gets a fresh MindSpore context, exactly as a user runs them.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN = os.path.join(ROOT, "scripts", "train_lenet5.py")
+COMPARE = os.path.join(ROOT, "scripts", "compare_optimizers.py")
+
+pytest.importorskip("sklearn", reason="the examples need the 'examples' extra (scikit-learn)")
+pytest.importorskip("tqdm", reason="the examples need the 'examples' extra (tqdm)")
+
+
+def run(script, *args, device="CPU"):
+    cmd = [sys.executable, script, *args]
+    if script == TRAIN:
+        cmd += ["--device", device]
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_train_lenet5_short_run_prints_accuracy_last(device_target):
+    result = run(TRAIN, "--epochs", "1", "--mode", "graph", device=device_target)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("test accuracy: ") and len(last.split(": ")[1]) == 6
+    assert float(last.split(": ")[1]) > 0.5  # one epoch of RAdam on the digits: measured 0.85+
+    assert "epoch 1/1" in result.stderr  # the tqdm progress bar
+
+
+@pytest.mark.parametrize("mode", ("pynative", "graph"))
+def test_train_lenet5_resume_is_bit_identical(tmp_path, mode, device_target):
+    common = ["--epochs", "3", "--mode", mode, "--scheduler", "cosine", "--no-progress", "--lr", "0.01"]
+    full = run(TRAIN, *common, "--save", str(tmp_path / "full.ckpt"), device=device_target)
+    first = run(TRAIN, *common, "--stop-after", "2", "--save", str(tmp_path / "half.ckpt"), device=device_target)
+    resumed = run(TRAIN, *common, "--resume", str(tmp_path / "half.ckpt"), "--save", str(tmp_path / "resumed.ckpt"),
+                  device=device_target)
+    for result in (full, first, resumed):
+        assert result.returncode == 0, result.stderr
+    import mindspore as ms
+    a, b = ms.load_checkpoint(str(tmp_path / "full.ckpt")), ms.load_checkpoint(str(tmp_path / "resumed.ckpt"))
+    assert a.keys() == b.keys()
+    assert {"step.group_0", "scheduler.last_epoch", "trainer.epoch", "learning_rate_group_0"} <= set(a)
+    for name in a:
+        np.testing.assert_array_equal(a[name].asnumpy(), b[name].asnumpy(), err_msg=name)
+    assert full.stdout.strip().splitlines()[-1] == resumed.stdout.strip().splitlines()[-1]
+
+
+def test_train_lenet5_reads_mnist_idx_files(tmp_path, device_target):
+    from mindspore_radam.examples.data import load_digits, load_mnist, write_mnist_idx
+    x_train, y_train, x_test, y_test = load_digits()
+    # 32x32 in [-1, 1] -> 28x28 uint8, as MNIST stores it.
+    to_idx = lambda x: np.clip((x[:, 0, 2:30, 2:30] + 1) * 127.5, 0, 255).astype(np.uint8)  # noqa: E731
+    idx = (to_idx(x_train[:512]), y_train[:512], to_idx(x_test[:128]), y_test[:128])
+    write_mnist_idx(str(tmp_path), *idx)
+    # MindSpore's MnistDataset reads back exactly what was written (padded to 32x32, scaled to [-1, 1]).
+    read = load_mnist(str(tmp_path))
+    for ours, written in zip(read, idx):
+        if written.ndim == 3:
+            written = (np.pad(written / 255.0, ((0, 0), (2, 2), (2, 2)))[:, None] - 0.5) / 0.5
+        np.testing.assert_allclose(ours, written, atol=1e-6)
+    result = run(TRAIN, "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "3", "--mode", "graph",
+                 "--no-progress", device=device_target)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("test accuracy: ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--optimizer", "sgd"], "argument --optimizer: invalid choice: 'sgd'"),
+    (["--lr", "-0.1"], "argument --lr: must be a finite number >= 0, got -0.1"),
+    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], "lacks the MNIST IDX files train-images-idx3-ubyte"),
+    (["--resume", "CORRUPT"], "cannot read checkpoint"),
+    (["--resume", "/nonexistent.ckpt"], "argument --resume: no such file"),
+], ids=["unknown_optimizer", "negative_lr", "missing_data_dir", "corrupt_checkpoint", "missing_checkpoint"])
+def test_train_lenet5_bad_arguments_give_one_line_error(tmp_path, args, message, device_target):
+    if "CORRUPT" in args:
+        corrupt = tmp_path / "corrupt.ckpt"
+        corrupt.write_bytes(b"this is not a checkpoint" * 10)
+        args = [a if a != "CORRUPT" else str(corrupt) for a in args]
+    result = run(TRAIN, *args, "--no-progress", device=device_target)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+
+
+def test_compare_optimizers_quick_writes_plots_and_table(tmp_path):
+    result = run(COMPARE, "--quick", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("compare_loss.png", "compare_accuracy.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (tmp_path / "compare_table.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert len(rows) == 4 and "RAdam (mindspore_radam)" in table  # header + 3 optimizers
