@@ -2,10 +2,21 @@
 import re
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "mindspore_radam" / "__init__.py").read_text()).group(1)
+
+# The fused CPU kernel: a plain shared library with a C ABI that MindSpore loads as an AOT custom
+# op (it is never imported by Python). -ffp-contract=off keeps it bit-identical to the portable
+# path (no FMA). Optional: without a compiler the package installs and uses the portable path.
+FUSED_CPU_KERNEL = Extension(
+    "mindspore_radam._radam_cpu",
+    sources=["mindspore_radam/csrc/radam_cpu.cc"],
+    language="c++",
+    extra_compile_args=["-O3", "-ffp-contract=off", "-std=c++17"],
+    optional=True,
+)
 
 setup(
     name="mindspore-radam",
@@ -16,6 +27,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["mindspore_radam", "mindspore_radam.*"]),
+    ext_modules=[FUSED_CPU_KERNEL],
     python_requires=">=3.9",
     # MindSpore 2.10 wheels are built against NumPy 1.x but do not say so; numpy 2 breaks them.
     install_requires=["mindspore>=2.10.0,<2.11", "numpy<2"],

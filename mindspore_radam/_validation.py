@@ -108,6 +108,12 @@ def check_flag(value, name):
     return bool(value)
 
 
+def check_fused(value):
+    if value is not None and not _is_bool(value):
+        raise TypeError(f"fused must be None, True or False, but got {value!r} of type {type(value).__name__}")
+    return None if value is None else bool(value)
+
+
 def check_hyperparameters(options, where=""):
     """Checks the hyperparameters present in `options`; returns a dict of normalized values.
 

@@ -4,7 +4,7 @@ import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation
-from mindspore_radam.functional import hypermap_radam
+from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
 from mindspore_radam.schedule import float64, radam_scalars
 
 
@@ -59,6 +59,11 @@ class RAdam(Optimizer):
         degenerated_to_sgd (bool): take an SGD-with-momentum step while :math:`\rho_t \le`
             ``threshold`` (as torch and the paper's code do); if ``False``, the parameters stay
             unchanged on those steps while the moments still advance. Default: ``True``.
+        fused (Optional[bool]): ``None`` runs each group with the fused C++ kernel where it can
+            (CPU, float32) and the portable ``HyperMap`` path elsewhere; ``True`` demands the
+            kernel and raises ``RuntimeError`` with the reason if it can't run; ``False`` always uses
+            the portable path. ``optimizer.implementations`` lists the choice per group
+            (:mod:`mindspore_radam.dispatch`). Default: ``None``.
 
     Inputs:
         - **gradients** (tuple[Tensor]) - one gradient per Parameter, in ``optimizer.parameters``
@@ -75,14 +80,17 @@ class RAdam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, *, maximize=False, threshold=5.0,
-                 degenerated_to_sgd=True):
+                 degenerated_to_sgd=True, fused=None):
         defaults = _validation.check_hyperparameters(dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
             threshold=threshold, degenerated_to_sgd=degenerated_to_sgd))
         groups = _validation.check_param_groups(params)
+        self._fused = _validation.check_fused(fused)
+        implementations = [select_implementation(self._fused, group["params"]) for group in groups]
         self._state_ready = False
         super().__init__(groups, defaults)
+        self.implementations = implementations
         # Registered, so the learning rates a scheduler set are saved in checkpoints too.
         self.lrs = ParameterTuple(self.lrs)
         self.exp_avg = _zeros_like(self.parameters, "exp_avg")
@@ -117,6 +125,8 @@ class RAdam(Optimizer):
         if not self._state_ready:
             super().add_param_group(group)
             return
+        implementation = select_implementation(self._fused, group["params"])
+        self.implementations = self.implementations + [implementation]
         self.lrs = list(self.lrs)  # the base class appends to it
         super().add_param_group(group)
         self.lrs = ParameterTuple(self.lrs)
@@ -145,7 +155,8 @@ class RAdam(Optimizer):
             _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
                 step, lr, beta1, beta2, threshold, group["degenerated_to_sgd"])
             decay = float64(1.0) - ops.cast(lr, mstype.float64) * weight_decay
-            updated = hypermap_radam(
+            update = IMPLEMENTATIONS[self.implementations[group_id]]
+            updated = update(
                 params=self.parameters[start:end], grads=gradients[start:end],
                 exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
                 rect=rect, adaptive_step=adaptive_step, sgd_step=sgd_step, decay=decay,

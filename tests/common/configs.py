@@ -148,6 +148,7 @@ BAD_INPUTS = (
     ErrorInput("decoupled_not_bool", _kw(decoupled_weight_decay="yes"), TypeError,
                r"decoupled_weight_decay must be a bool"),
     ErrorInput("degenerated_not_bool", _kw(degenerated_to_sgd=None), TypeError, r"degenerated_to_sgd must be a bool"),
+    ErrorInput("fused_not_bool", _kw(fused="yes"), TypeError, r"fused must be None, True or False.*'yes'"),
     ErrorInput("params_none", lambda ps: ((None,), {}), TypeError, r"params must be .* got None"),
     ErrorInput("params_empty", lambda ps: (([],), {}), ValueError, r"params is empty"),
     ErrorInput("params_set", lambda ps: ((set(ps),), {}), TypeError, r"params must be an ordered collection.*set"),

@@ -11,6 +11,8 @@ from mindspore.experimental import optim
 from mindspore.experimental.optim import lr_scheduler
 
 from mindspore_radam import SCALAR_NAMES, RAdam, radam_scalars
+from mindspore_radam import _fused
+from mindspore_radam.examples.lenet import LeNet5
 from tests.common.configs import (BAD_CALLS, BAD_INPUTS, CONFIGS, SHAPES, STEPS, build_groups, make_arrays,
                                   make_params, reference_groups)
 from tests.common.harness import MODES, assert_unchanged, make_stepper, set_mode, snapshot
@@ -18,6 +20,20 @@ from tests.common.reference import ReferenceRAdam, step_scalars
 
 # float32 parameters against a float64 reference: relative 1e-5 of the parameter's scale.
 RTOL, ATOL = 1e-5, 1e-6
+IMPLEMENTATIONS = ("hypermap", "fused")
+
+
+def make_radam(params, implementation, **kwargs):
+    """RAdam forced onto one implementation (see mindspore_radam.dispatch)."""
+    if implementation == "fused":
+        device = ms.get_context("device_target")
+        if device != "CPU":
+            pytest.skip(f"the fused kernel runs on CPU only; this suite runs on {device}")
+        if not _fused.available():
+            pytest.fail(f"the fused kernel should have been built at install: {_fused.unavailable_reason()}")
+    optimizer = RAdam(params, fused=implementation == "fused", **kwargs)
+    assert set(optimizer.implementations) == {implementation}
+    return optimizer
 
 
 def grad_sequence(seed, steps=STEPS, shapes=SHAPES, scale=1.0):
@@ -31,10 +47,10 @@ def assert_matches(params, reference_params, context):
                                    err_msg=f"{context}: parameter {i}")
 
 
-def run_against_reference(mode, config, seed=0, steps=STEPS):
+def run_against_reference(mode, implementation, config, seed=0, steps=STEPS):
     arrays = make_arrays(seed)
     params = make_params(arrays)
-    optimizer = RAdam(build_groups(config, params), **config.kwargs)
+    optimizer = make_radam(build_groups(config, params), implementation, **config.kwargs)
     reference = ReferenceRAdam(reference_groups(config, arrays))
     step = make_stepper(mode, optimizer)
     for t, grads in enumerate(grad_sequence(seed + 1, steps, scale=config.grad_scale), start=1):
@@ -46,8 +62,9 @@ def run_against_reference(mode, config, seed=0, steps=STEPS):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.desc)
 @pytest.mark.parametrize("mode", MODES)
-def test_matches_float64_reference_every_step(mode, config):
-    optimizer, reference = run_against_reference(mode, config)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_matches_float64_reference_every_step(implementation, mode, config):
+    optimizer, reference = run_against_reference(mode, implementation, config)
     # The state agrees too, and every group counted its own steps.
     ref_m = [m for g in reference.groups for m in g["m"]]
     ref_v = [v for g in reference.groups for v in g["v"]]
@@ -111,12 +128,13 @@ def test_step_scalars_equal_float64(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_step_count_exact_past_2_24_and_2_31(mode):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_step_count_exact_past_2_24_and_2_31(implementation, mode):
     """A counter set past 2**24 and 2**31 keeps counting by one and uses the exact t."""
     for start in (2**24, 2**31 + 3):
         arrays = make_arrays(3)
         params = make_params(arrays)
-        optimizer = RAdam(params, lr=0.01, betas=(0.9, 0.99999999))
+        optimizer = make_radam(params, implementation, lr=0.01, betas=(0.9, 0.99999999))
         optimizer.steps[0].set_data(Tensor(start, mstype.int64))
         reference = ReferenceRAdam([dict(params=arrays, lr=0.01, betas=(0.9, 0.99999999))])
         reference.groups[0]["t"] = start
@@ -129,10 +147,11 @@ def test_step_count_exact_past_2_24_and_2_31(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_group_added_late_starts_at_t1(mode):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_group_added_late_starts_at_t1(implementation, mode):
     arrays = make_arrays(5)
     params = make_params(arrays)
-    optimizer = RAdam(params[:3], lr=0.01)
+    optimizer = make_radam(params[:3], implementation, lr=0.01)
     reference = ReferenceRAdam([dict(params=arrays[:3], lr=0.01)])
     step = make_stepper(mode, optimizer)
     for grads in grad_sequence(6, steps=8):
@@ -146,6 +165,7 @@ def test_group_added_late_starts_at_t1(mode):
         reference.step(grads[:3])
         late.step(grads[3:])
     assert [int(s.asnumpy()) for s in optimizer.steps] == [16, 8]
+    assert optimizer.implementations == [implementation] * 2
     assert_matches(params, reference.params + late.params, "late group")
     assert len(optimizer.exp_avg) == len(optimizer.exp_avg_sq) == len(params)
 
@@ -186,9 +206,10 @@ def test_add_param_group_rejects_parameter_already_owned():
 
 @pytest.mark.parametrize("call_error", BAD_CALLS, ids=lambda e: e.desc)
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
-def test_bad_gradients_rejected_before_anything_changes(mode, call_error):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_bad_gradients_rejected_before_anything_changes(implementation, mode, call_error):
     params = make_params(make_arrays(10))
-    optimizer = RAdam([{"params": params[:2]}, {"params": params[2:], "lr": 0.1}], lr=0.01)
+    optimizer = make_radam([{"params": params[:2]}, {"params": params[2:], "lr": 0.1}], implementation, lr=0.01)
     step = make_stepper(mode, optimizer)
     for grads in grad_sequence(11, steps=7):
         step(grads)
@@ -207,21 +228,24 @@ def test_extra_group_keys_are_kept_as_metadata():
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_checkpoint_resume_is_bit_identical(mode, tmp_path):
+@pytest.mark.parametrize("saved_by, loaded_by", [("hypermap", "hypermap"), ("fused", "fused"),
+                                                 ("fused", "hypermap"), ("hypermap", "fused")])
+def test_checkpoint_resume_is_bit_identical(saved_by, loaded_by, mode, tmp_path):
+    """A checkpoint written by one implementation continues bit-identically in another."""
     config = CONFIGS[-2]  # two groups with different hyperparameters
     grads = grad_sequence(15, steps=14)
 
-    def fresh():
+    def fresh(implementation):
         params = make_params(make_arrays(14))
-        optimizer = RAdam(build_groups(config, params), **config.kwargs)
+        optimizer = make_radam(build_groups(config, params), implementation, **config.kwargs)
         return params, optimizer, make_stepper(mode, optimizer)
 
-    params, optimizer, step = fresh()
+    params, optimizer, step = fresh(saved_by)
     for g in grads:
         step(g)
     uninterrupted = [p.asnumpy().copy() for p in params]
 
-    params, optimizer, step = fresh()
+    params, optimizer, step = fresh(saved_by)
     for g in grads[:7]:
         step(g)
     path = str(tmp_path / "radam.ckpt")
@@ -229,7 +253,7 @@ def test_checkpoint_resume_is_bit_identical(mode, tmp_path):
     names = {p.name for p in optimizer.get_parameters()}
     assert {"step.group_0", "step.group_1", "exp_avg.p0", "exp_avg_sq.p4", "learning_rate_group_1"} <= names
 
-    params, optimizer, step = fresh()
+    params, optimizer, step = fresh(loaded_by)
     not_loaded, unused = ms.load_param_into_net(optimizer, ms.load_checkpoint(path))
     # MindSpore writes no zero-size tensors: only the zero-size parameter p3 and its state are absent.
     assert sorted(not_loaded) == ["exp_avg.p3", "exp_avg_sq.p3", "p3"] and not unused
@@ -261,10 +285,11 @@ SCHEDULERS = {
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 @pytest.mark.parametrize("mode", ("pynative", "jit"))
-def test_every_experimental_scheduler_drives_it(mode, name):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_every_experimental_scheduler_drives_it(implementation, mode, name):
     arrays = make_arrays(16)
     params = make_params(arrays)
-    optimizer = RAdam([{"params": params[:2]}, {"params": params[2:], "lr": 0.005}], lr=0.01)
+    optimizer = make_radam([{"params": params[:2]}, {"params": params[2:], "lr": 0.005}], implementation, lr=0.01)
     scheduler = SCHEDULERS[name](optimizer)
     reference = ReferenceRAdam([dict(params=arrays[:2], lr=0.01), dict(params=arrays[2:], lr=0.005)])
     step = make_stepper(mode, optimizer)
@@ -282,36 +307,14 @@ def test_every_experimental_scheduler_drives_it(mode, name):
     assert len({tuple(lrs) for lrs in seen}) > 1, f"{name} never changed the learning rate"
 
 
-class LeNet5(nn.Cell):
-    """LeNet5 as in MindSpore's documentation (docs/mindspore/code/lenet.py)."""
-
-    def __init__(self, num_class=10, num_channel=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(num_channel, 6, 5, pad_mode="valid")
-        self.conv2 = nn.Conv2d(6, 16, 5, pad_mode="valid")
-        self.fc1 = nn.Dense(16 * 5 * 5, 120)
-        self.fc2 = nn.Dense(120, 84)
-        self.fc3 = nn.Dense(84, num_class)
-        self.relu = nn.ReLU()
-        self.max_pool2d = nn.MaxPool2d(kernel_size=2, stride=2)
-        self.flatten = nn.Flatten()
-
-    def construct(self, x):
-        x = self.max_pool2d(self.relu(self.conv1(x)))
-        x = self.max_pool2d(self.relu(self.conv2(x)))
-        x = self.flatten(x)
-        x = self.relu(self.fc1(x))
-        x = self.relu(self.fc2(x))
-        return self.fc3(x)
-
-
 @pytest.mark.parametrize("mode", MODES)
-def test_lenet5_value_and_grad_train_step_loss_falls(mode):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_lenet5_value_and_grad_train_step_loss_falls(implementation, mode):
     ms.set_seed(0)
     set_mode(mode)
     net = LeNet5()
     loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-    optimizer = RAdam(net.trainable_params(), lr=0.01)
+    optimizer = make_radam(net.trainable_params(), implementation, lr=0.01)
 
     def forward_fn(data, label):
         logits = net(data)
@@ -332,3 +335,56 @@ def test_lenet5_value_and_grad_train_step_loss_falls(mode):
     data, label = Tensor(images), Tensor(labels)
     losses = [float(train_step(data, label).asnumpy()) for _ in range(40)]
     assert losses[-1] < 0.8 * losses[0], losses  # measured: 2.285 -> 1.676
+
+
+FUSED_SIZES = (1, 22, 1000, 278011, 2**16)
+
+
+@pytest.mark.parametrize("config", [c for c in CONFIGS if c.groups is None][::3], ids=lambda c: c.desc)
+@pytest.mark.parametrize("mode", ("pynative", "graph"))
+def test_fused_is_bit_identical_to_hypermap_on_odd_and_round_sizes(mode, config):
+    shapes = tuple((n,) for n in FUSED_SIZES) + ((3, 7, 11),)
+    arrays = make_arrays(20, shapes)
+    results = {}
+    for implementation in IMPLEMENTATIONS:
+        params = make_params(arrays)
+        optimizer = make_radam(params, implementation, **config.kwargs)
+        step = make_stepper(mode, optimizer)
+        for grads in grad_sequence(21, steps=8, shapes=shapes, scale=config.grad_scale):
+            step(grads)
+        results[implementation] = [p.asnumpy() for p in params] + [m.asnumpy() for m in optimizer.exp_avg] + \
+            [v.asnumpy() for v in optimizer.exp_avg_sq]
+    for index, (plain, fused) in enumerate(zip(results["hypermap"], results["fused"])):
+        np.testing.assert_array_equal(fused, plain, err_msg=f"tensor {index}")
+
+
+def test_missing_library_falls_back_and_fused_true_explains(monkeypatch, caplog):
+    params = make_params(make_arrays(22))
+    monkeypatch.setattr(_fused, "library_path", lambda: None)
+    _fused.reset()
+    try:
+        with caplog.at_level("WARNING", logger="mindspore_radam"):
+            optimizer = RAdam(params, lr=0.01)
+            RAdam(make_params(make_arrays(22)), lr=0.01)
+        assert optimizer.implementations == ["hypermap"]
+        warnings = [r for r in caplog.records if "using the portable implementation" in r.getMessage()]
+        assert len(warnings) == 1 and "_radam_cpu" in warnings[0].getMessage()  # logged once, with the reason
+        with pytest.raises(RuntimeError, match=r"fused=True, but the fused kernel library .* is not in .*reinstall"):
+            RAdam(params, lr=0.01, fused=True)
+        set_mode("pynative")
+        optimizer(tuple(Tensor(g) for g in grad_sequence(23, steps=1)[0]))
+        assert int(optimizer.steps[0].asnumpy()) == 1
+    finally:
+        monkeypatch.undo()
+        _fused.reset()
+
+
+def test_non_float32_group_uses_portable_path():
+    params = make_params(make_arrays(24))
+    half = [ms.Parameter(Tensor(np.ones((3, 2), np.float16)), name="half")]
+    if ms.get_context("device_target") == "CPU" and _fused.available():
+        optimizer = RAdam([{"params": params}, {"params": half}], lr=0.01)
+        assert optimizer.implementations == ["fused", "hypermap"]
+    with pytest.raises(RuntimeError, match=r"fused=True, but .*takes float32 parameters; 'half' is Float16"):
+        RAdam(half, fused=True)
+    assert RAdam(params, fused=False).implementations == ["hypermap"]

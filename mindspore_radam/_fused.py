@@ -1,0 +1,85 @@
+"""Fast-path loader: the fused C++ kernel (csrc/radam_cpu.cc), built by setup.py at install time.
+
+Nothing is compiled at import. The library is looked up once, on first use; if it is missing or
+fails to load, `available()` is False and `unavailable_reason()` keeps the original error, so that
+`RAdam(fused=True)` can raise it with an install hint while `fused=None` falls back to the
+portable path (logging the reason once).
+"""
+import glob
+import logging
+import os
+
+from mindspore import Tensor, ops
+import mindspore.common.dtype as mstype
+
+LOGGER = logging.getLogger("mindspore_radam")
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_LIBRARY_GLOB = "_radam_cpu*.so"
+_SYMBOL = "RAdamFusedStep"
+INSTALL_HINT = ("reinstall with a C++ compiler available (`pip install --force-reinstall --no-deps "
+                "mindspore-radam`, or `pip install -e .` in a checkout), which builds the kernel")
+
+_state = {"op": None, "reason": None, "warned": False}
+
+
+def library_path():
+    """The built kernel library inside the package, or None."""
+    found = sorted(glob.glob(os.path.join(_PACKAGE_DIR, _LIBRARY_GLOB)))
+    return found[0] if found else None
+
+
+def _load():
+    if _state["op"] is not None or _state["reason"] is not None:
+        return
+    path = library_path()
+    if path is None:
+        _state["reason"] = f"the fused kernel library ({_LIBRARY_GLOB}) is not in {_PACKAGE_DIR}"
+        return
+    try:
+        import ctypes
+        getattr(ctypes.CDLL(path), _SYMBOL)
+        op = ops.Custom(f"{path}:{_SYMBOL}", out_shape=lambda *shapes: (1,),
+                        out_dtype=lambda *dtypes: mstype.float32, func_type="aot")
+        # The op writes its inputs in place and its output is unused: keep it in the graph.
+        op.add_prim_attr("side_effect_mem", True)
+    except (OSError, AttributeError, RuntimeError, TypeError, ValueError) as error:
+        _state["reason"] = f"loading {path} failed: {error}"
+        return
+    _state["op"] = op
+
+
+def available():
+    _load()
+    return _state["op"] is not None
+
+
+def unavailable_reason():
+    _load()
+    return _state["reason"]
+
+
+def warn_fallback_once():
+    if not _state["warned"]:
+        _state["warned"] = True
+        LOGGER.warning("mindspore_radam: using the portable implementation: %s; %s",
+                       unavailable_reason(), INSTALL_HINT)
+
+
+def reset():
+    """Forgets the loaded op (tests use it to simulate a missing library)."""
+    _state.update(op=None, reason=None, warned=False)
+
+
+def fused_radam(*, params, grads, exp_avg, exp_avg_sq, rect, adaptive_step, sgd_step, decay,
+                beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decoupled_weight_decay, maximize):
+    """Fused implementation: one kernel call updates the whole group in one pass (float32, CPU).
+
+    Same signature and arithmetic as :func:`mindspore_radam.functional.hypermap_radam`.
+    """
+    f32 = mstype.float32
+    hyper = ops.concat((
+        ops.stack((ops.cast(adaptive_step, f32), ops.cast(sgd_step, f32), ops.cast(rect, f32), ops.cast(decay, f32))),
+        Tensor([beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay,
+                float(maximize), float(decoupled_weight_decay)], f32)))
+    inputs = (hyper,) + params + grads + exp_avg + exp_avg_sq
+    return ops.depend(True, _state["op"](*inputs))
