@@ -9,7 +9,7 @@ import glob
 import logging
 import os
 
-from mindspore import Tensor, ops
+from mindspore import ops
 import mindspore.common.dtype as mstype
 
 LOGGER = logging.getLogger("mindspore_radam")
@@ -38,8 +38,7 @@ def _load():
     try:
         import ctypes
         getattr(ctypes.CDLL(path), _SYMBOL)
-        op = ops.Custom(f"{path}:{_SYMBOL}", out_shape=lambda *shapes: (1,),
-                        out_dtype=lambda *dtypes: mstype.float32, func_type="aot")
+        op = ops.Custom(f"{path}:{_SYMBOL}", out_shape=[1], out_dtype=mstype.float32, func_type="aot")
         # The op writes its inputs in place and its output is unused: keep it in the graph.
         op.add_prim_attr("side_effect_mem", True)
     except (OSError, AttributeError, RuntimeError, TypeError, ValueError) as error:
@@ -70,16 +69,10 @@ def reset():
     _state.update(op=None, reason=None, warned=False)
 
 
-def fused_radam(*, params, grads, exp_avg, exp_avg_sq, rect, adaptive_step, sgd_step, decay,
-                beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decoupled_weight_decay, maximize):
-    """Fused implementation: one kernel call updates the whole group in one pass (float32, CPU).
-
-    Same signature and arithmetic as :func:`mindspore_radam.functional.hypermap_radam`.
+def fused_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options):
+    """Fused implementation: one kernel call increments the step, computes the scalars and updates
+    the whole group in one pass (float32, CPU). Same signature and arithmetic as
+    :func:`mindspore_radam.functional.hypermap_radam`; `options` is not needed here.
     """
-    f32 = mstype.float32
-    hyper = ops.concat((
-        ops.stack((ops.cast(adaptive_step, f32), ops.cast(sgd_step, f32), ops.cast(rect, f32), ops.cast(decay, f32))),
-        Tensor([beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay,
-                float(maximize), float(decoupled_weight_decay)], f32)))
-    inputs = (hyper,) + params + grads + exp_avg + exp_avg_sq
+    inputs = (step, lr, hyper) + params + grads + exp_avg + exp_avg_sq
     return ops.depend(True, _state["op"](*inputs))

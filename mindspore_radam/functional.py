@@ -21,9 +21,12 @@ Per element, with the group's scalars from :func:`mindspore_radam.schedule.radam
 (or ``theta -= lr * m/bc1``). The branch is a ``select`` on data.
 
 Every implementation (see :mod:`mindspore_radam.dispatch`) takes the same keyword-only signature
-as :func:`hypermap_radam`.
+as :func:`hypermap_radam`, and computes the group's scalars once per step.
 """
-from mindspore import ops
+from mindspore import Tensor, ops
+import mindspore.common.dtype as mstype
+
+from mindspore_radam.schedule import float64, radam_scalars
 
 _radam_update = ops.MultitypeFuncGraph("radam_update")
 
@@ -55,24 +58,50 @@ def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta2, 
     return True
 
 
-def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, rect, adaptive_step, sgd_step, decay,
-                   beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decoupled_weight_decay, maximize):
-    """Portable implementation: ``HyperMap`` of the per-tensor update over one group.
+# A group's constants, packed as one float64 Tensor (exact: built in Python, see schedule.float64)
+# for the scalar schedule, in this order; `group_options` gives the same values as Python numbers.
+HYPER_FIELDS = ("beta1", "beta2", "threshold", "weight_decay", "eps", "one_minus_beta1", "one_minus_beta2",
+                "maximize", "decoupled_weight_decay", "degenerated_to_sgd")
+
+
+def group_options(group):
+    """The HYPER_FIELDS values of a parameter group dict, as a tuple of Python numbers and bools.
+
+    ``1 - beta`` is computed here, in double precision, as torch does; graph code would compute it
+    from a float32-rounded beta (``1 - float32(0.99999999) == 0``).
+    """
+    beta1, beta2 = group["betas"]
+    return (beta1, beta2, group["threshold"], group["weight_decay"], group["eps"], 1.0 - beta1, 1.0 - beta2,
+            group["maximize"], group["decoupled_weight_decay"], group["degenerated_to_sgd"])
+
+
+def group_hyper(options):
+    """`options` as the exact float64 Tensor that graph code and the fused kernel read."""
+    return Tensor([float(value) for value in options], mstype.float64)
+
+
+def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options):
+    """Portable implementation of one group's step: the scalars once, then ``HyperMap`` of the
+    per-tensor update.
+
+    Every implementation takes this keyword-only signature (see :mod:`mindspore_radam.dispatch`).
 
     Args:
         params, grads, exp_avg, exp_avg_sq (tuple[Tensor]): the group's tensors, in order.
-        rect, adaptive_step, sgd_step (Tensor): this step's scalars for the group
-            (:func:`mindspore_radam.schedule.radam_scalars`).
-        decay (Tensor): ``1 - lr * weight_decay`` (used only with decoupled weight decay).
-        beta2, eps, weight_decay (float), decoupled_weight_decay, maximize (bool): the group's
-            hyperparameters.
-        one_minus_beta1, one_minus_beta2 (float): ``1 - beta`` computed in Python (double) before it
-            reaches graph code, as torch does; graph code would compute it from a float32-rounded
-            beta (``1 - float32(0.99999999) == 0``).
+        step (Parameter): the group's int64 step count; incremented here.
+        lr (Tensor): the group's learning rate.
+        hyper (Tensor): float64 ``HYPER_FIELDS`` of the group (:func:`group_hyper`).
+        options (tuple): the same values as Python numbers (:func:`group_options`).
 
     Returns:
         True, once every update is done (use it with ``ops.depend``).
     """
+    _, beta2, _, weight_decay, eps, one_minus_beta1, one_minus_beta2, maximize, decoupled_weight_decay, \
+        degenerated_to_sgd = options
+    step = ops.assign_add(step, Tensor(1, mstype.int64))
+    _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
+        step, lr, hyper[0], hyper[1], hyper[2], degenerated_to_sgd)
+    decay = float64(1.0) - ops.cast(lr, mstype.float64) * hyper[3]
     updated = ops.HyperMap()(
         ops.partial(_radam_update, maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1,
                     one_minus_beta2, eps, decay, rect, adaptive_step, sgd_step),

@@ -1,11 +1,28 @@
 r"""The RAdam optimizer Cell: validation, defaults, state, and the loop over parameter groups."""
+import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, jit, ops
+from mindspore.ops.primitive import constexpr
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.schedule import float64, radam_scalars
+from mindspore_radam.functional import group_hyper, group_options
+
+
+def _graph_marker():
+    return 0
+
+
+@constexpr(check=False)
+def _is_graph_constant(func):
+    return func is None
+
+
+def _in_graph():
+    """True in graph code (GRAPH_MODE, jit), where a Python function reaches a constexpr as None;
+    mindspore.graph.api._run_in_jit does the same but rebuilds its primitive on every call."""
+    return _is_graph_constant(_graph_marker)
 
 
 def _zeros_like(params, prefix):
@@ -108,12 +125,12 @@ class RAdam(Optimizer):
         self._shapes = tuple(tuple(p.shape) for p in self.parameters)
         self._dtypes = tuple(p.dtype for p in self.parameters)
         self._names = tuple(p.name for p in self.parameters)
-        # Exact float64 copies of each group's constants for the graph (see schedule.float64).
-        # Like the compiled graph itself, they are fixed when the group is added; lr stays live.
-        self._constants = tuple(
-            (float64(g["betas"][0]), float64(g["betas"][1]), float64(g["threshold"]), float64(g["weight_decay"]))
-            for g in self.param_groups)
-        self._one_minus_betas = tuple((1.0 - g["betas"][0], 1.0 - g["betas"][1]) for g in self.param_groups)
+        # Each group's constants, as Python values and as an exact float64 Tensor (see
+        # schedule.float64). Like the compiled graph itself, they are fixed when the group is
+        # added; lr stays live.
+        self._options = tuple(group_options(g) for g in self.param_groups)
+        self._hyper = tuple(group_hyper(options) for options in self._options)
+        self._all_fused = all(name == "fused" for name in self.implementations)
 
     def add_param_group(self, param_group):
         """Adds a parameter group; its step count starts at 0, so its first step is t=1.
@@ -138,30 +155,30 @@ class RAdam(Optimizer):
 
     def construct(self, gradients):
         _validation.check_gradients(gradients, self._shapes, self._dtypes, self._names)
+        if _in_graph() or ms.get_context("mode") == ms.GRAPH_MODE:  # @jit.cond: True
+            return self._step(gradients)
+        if self._all_fused:
+            # PyNative: one eager kernel launch per group costs far less than launching a graph.
+            return self._update_groups(gradients)
         return self._step(gradients)
 
     @jit(backend="ms_backend")
     def _step(self, gradients):
-        """All groups' updates, compiled as one graph in PyNative and inlined in graph mode."""
+        """`_update_groups` compiled as one graph in PyNative, and inlined in graph mode."""
+        return self._update_groups(gradients)
+
+    def _update_groups(self, gradients):
+        """Every group's step, each by its implementation."""
         done = True
         for group_id, group in enumerate(self.param_groups):
             start, end = self.group_start_id[group_id], self.group_start_id[group_id + 1]
             lr = self.lrs[group_id]
             if isinstance(group["lr"], (float, int)):  # a user replaced the lr Parameter by a number
                 lr = Tensor(group["lr"], mstype.float32)
-            beta1, beta2, threshold, weight_decay = self._constants[group_id]
-            one_minus_beta1, one_minus_beta2 = self._one_minus_betas[group_id]
-            step = ops.assign_add(self.steps[group_id], Tensor(1, mstype.int64))
-            _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
-                step, lr, beta1, beta2, threshold, group["degenerated_to_sgd"])
-            decay = float64(1.0) - ops.cast(lr, mstype.float64) * weight_decay
             update = IMPLEMENTATIONS[self.implementations[group_id]]
-            updated = update(
-                params=self.parameters[start:end], grads=gradients[start:end],
-                exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
-                rect=rect, adaptive_step=adaptive_step, sgd_step=sgd_step, decay=decay,
-                beta2=group["betas"][1], one_minus_beta1=one_minus_beta1, one_minus_beta2=one_minus_beta2,
-                eps=group["eps"], weight_decay=group["weight_decay"],
-                decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"])
+            updated = update(params=self.parameters[start:end], grads=gradients[start:end],
+                             exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
+                             step=self.steps[group_id], lr=lr, hyper=self._hyper[group_id],
+                             options=self._options[group_id])
             done = ops.depend(done, updated)
         return done

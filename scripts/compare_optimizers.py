@@ -10,6 +10,7 @@ compare_table.md.
     python scripts/compare_optimizers.py --quick    # a smoke run
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -81,7 +82,8 @@ def plot(args, results):
     for optimizer in OPTIMIZERS:
         acc = np.array([[a for a, _ in results[(optimizer, lr)]] for lr in args.lrs])
         mean = acc.mean(axis=1)
-        ax.errorbar(args.lrs, mean, yerr=[mean - acc.min(axis=1), acc.max(axis=1) - mean], marker="o",
+        spread = np.maximum(0.0, [mean - acc.min(axis=1), acc.max(axis=1) - mean])  # no -1e-17 from rounding
+        ax.errorbar(args.lrs, mean, yerr=spread, marker="o",
                     capsize=3, label=LABELS[optimizer])
     ax.set(xscale="log", xlabel="learning rate", ylabel="test accuracy",
            title=f"Final test accuracy after {args.epochs} epochs (mean, min-max over {args.seeds} seeds)")
@@ -112,9 +114,12 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     start = time.time()
     results = sweep(args, load_digits())
+    with open(os.path.join(args.out, "compare_results.json"), "w", encoding="utf-8") as f:
+        json.dump([{"optimizer": o, "lr": lr, "test_accuracy": [a for a, _ in runs],
+                    "step_loss": [loss for _, loss in runs]} for (o, lr), runs in results.items()], f)
     plot(args, results)
     table(args, results, time.time() - start)
-    print(f"wrote {args.out}/compare_loss.png, compare_accuracy.png, compare_table.md")
+    print(f"wrote {args.out}/compare_loss.png, compare_accuracy.png, compare_table.md, compare_results.json")
     return 0
 
 

@@ -1,24 +1,52 @@
 // Fused RAdam step for float32 tensors on CPU, as a MindSpore AOT custom op.
 //
-// One call updates every tensor of a parameter group in a single pass over memory: it reads
-// theta, g, m, v and writes theta, m, v (28 bytes per element), in place through the input
-// pointers. The per-element arithmetic is that of mindspore_radam/functional.py, in the same
-// order, so the two implementations agree bit for bit (build with -ffp-contract=off: no FMA).
+// One call is a whole step of one parameter group: it increments the group's step count in place,
+// computes the step's scalars in double precision with the operations, in the order, of
+// mindspore_radam/schedule.py (and so of torch's Python-float arithmetic), then updates every
+// tensor in a single pass over memory: it reads theta, g, m, v and writes theta, m, v (28 bytes per
+// element), in place through the input pointers. The per-element arithmetic is that of
+// mindspore_radam/functional.py, in the same order, so the two implementations agree bit for bit
+// (build with -ffp-contract=off: no FMA).
 //
-// Inputs:  hyper (float32[11]), then N params, N grads, N exp_avg, N exp_avg_sq (float32).
+// Inputs:  step (int64, 1 element, incremented in place), lr (float32, 1 element),
+//          hyper (float64[kHyperSize], mindspore_radam.functional.HYPER_FIELDS),
+//          then N params, N grads, N exp_avg, N exp_avg_sq (float32).
 // Output:  a float32[1] dummy that ties the op into the graph.
-// hyper = [adaptive_step, sgd_step, rect, decay, beta2, one_minus_beta1, one_minus_beta2, eps,
-//          weight_decay, maximize, decoupled_weight_decay]
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace {
 
+// The order of mindspore_radam.functional.HYPER_FIELDS.
 enum Hyper {
-  kAdaptiveStep, kSgdStep, kRect, kDecay, kBeta2, kOneMinusBeta1, kOneMinusBeta2, kEps,
-  kWeightDecay, kMaximize, kDecoupled, kHyperSize
+  kBeta1, kBeta2, kThreshold, kWeightDecay, kEps, kOneMinusBeta1, kOneMinusBeta2, kMaximize,
+  kDecoupled, kDegeneratedToSgd, kHyperSize
 };
+
+struct Scalars {
+  bool rect;
+  float adaptive_step, sgd_step, decay;
+};
+
+// schedule.radam_scalars, line by line, in double precision.
+Scalars StepScalars(int64_t step, float lr_f32, const double *h) {
+  const double t = static_cast<double>(step);
+  const double lr = static_cast<double>(lr_f32);
+  const double beta1_t = std::pow(h[kBeta1], t);
+  const double beta2_t = std::pow(h[kBeta2], t);
+  const double bias_correction1 = 1.0 - beta1_t;
+  const double bias_correction2 = 1.0 - beta2_t;
+  const double rho_inf = 2.0 / (1.0 - h[kBeta2]) - 1.0;
+  const double rho_t = rho_inf - 2.0 * t * beta2_t / bias_correction2;
+  Scalars s;
+  s.rect = rho_t > h[kThreshold];
+  const double r_t = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+  s.adaptive_step = static_cast<float>(s.rect ? lr * r_t * std::sqrt(bias_correction2) / bias_correction1 : 0.0);
+  s.sgd_step = static_cast<float>(!s.rect && h[kDegeneratedToSgd] != 0.0 ? lr / bias_correction1 : 0.0);
+  s.decay = static_cast<float>(1.0 - lr * h[kWeightDecay]);
+  return s;
+}
 
 int64_t NumElements(int ndim, const int64_t *shape) {
   int64_t n = 1;
@@ -26,12 +54,15 @@ int64_t NumElements(int ndim, const int64_t *shape) {
   return n;
 }
 
-void UpdateTensor(const float *h, float *theta, const float *grad, float *exp_avg, float *exp_avg_sq,
-                  int64_t n) {
-  const float adaptive_step = h[kAdaptiveStep], sgd_step = h[kSgdStep], decay = h[kDecay];
-  const float beta2 = h[kBeta2], one_minus_beta1 = h[kOneMinusBeta1], one_minus_beta2 = h[kOneMinusBeta2];
-  const float eps = h[kEps], weight_decay = h[kWeightDecay];
-  const bool rect = h[kRect] != 0.0f, maximize = h[kMaximize] != 0.0f, decoupled = h[kDecoupled] != 0.0f;
+void UpdateTensor(const Scalars &s, const double *h, float *theta, const float *grad, float *exp_avg,
+                  float *exp_avg_sq, int64_t n) {
+  const float adaptive_step = s.adaptive_step, sgd_step = s.sgd_step, decay = s.decay;
+  const bool rect = s.rect;
+  const float beta2 = static_cast<float>(h[kBeta2]);
+  const float one_minus_beta1 = static_cast<float>(h[kOneMinusBeta1]);
+  const float one_minus_beta2 = static_cast<float>(h[kOneMinusBeta2]);
+  const float eps = static_cast<float>(h[kEps]), weight_decay = static_cast<float>(h[kWeightDecay]);
+  const bool maximize = h[kMaximize] != 0.0, decoupled = h[kDecoupled] != 0.0;
   const bool decay_weights = weight_decay != 0.0f;
   for (int64_t i = 0; i < n; ++i) {
     float g = maximize ? -grad[i] : grad[i];
@@ -58,17 +89,23 @@ extern "C" int RAdamFusedStep(int nparam, void **params, int *ndims, int64_t **s
                               void *stream, void *extra) {
   (void)stream;
   (void)extra;
+  constexpr int kFirstTensor = 3;  // step, lr, hyper
   const int n_inputs = nparam - 1;  // the last one is the output
-  if (n_inputs < 1 || (n_inputs - 1) % 4 != 0) return 1;
-  if (NumElements(ndims[0], shapes[0]) != kHyperSize) return 2;
-  const int n = (n_inputs - 1) / 4;
-  for (int k = 0; k < n_inputs; ++k) {
-    if (std::strcmp(dtypes[k], "float32") != 0) return 3;
+  if (n_inputs < kFirstTensor || (n_inputs - kFirstTensor) % 4 != 0) return 1;
+  if (std::strcmp(dtypes[0], "int64") != 0 || NumElements(ndims[0], shapes[0]) != 1) return 2;
+  if (std::strcmp(dtypes[1], "float32") != 0 || NumElements(ndims[1], shapes[1]) != 1) return 3;
+  if (std::strcmp(dtypes[2], "float64") != 0 || NumElements(ndims[2], shapes[2]) != kHyperSize) return 4;
+  for (int k = kFirstTensor; k < n_inputs; ++k) {
+    if (std::strcmp(dtypes[k], "float32") != 0) return 5;
   }
-  const float *h = static_cast<const float *>(params[0]);
+  int64_t *step = static_cast<int64_t *>(params[0]);
+  const double *h = static_cast<const double *>(params[2]);
+  *step += 1;
+  const Scalars s = StepScalars(*step, *static_cast<const float *>(params[1]), h);
+  const int n = (n_inputs - kFirstTensor) / 4;
   for (int i = 0; i < n; ++i) {
-    const int p = 1 + i, g = 1 + n + i, m = 1 + 2 * n + i, v = 1 + 3 * n + i;
-    UpdateTensor(h, static_cast<float *>(params[p]), static_cast<const float *>(params[g]),
+    const int p = kFirstTensor + i, g = p + n, m = p + 2 * n, v = p + 3 * n;
+    UpdateTensor(s, h, static_cast<float *>(params[p]), static_cast<const float *>(params[g]),
                  static_cast<float *>(params[m]), static_cast<float *>(params[v]), NumElements(ndims[p], shapes[p]));
   }
   static_cast<float *>(params[nparam - 1])[0] = 0.0f;
