@@ -9,7 +9,7 @@ import numbers
 from collections.abc import Iterable
 
 import numpy as np
-from mindspore import Parameter, Tensor
+from mindspore import Parameter, Tensor, ops
 
 HYPERPARAMETERS = (
     "lr", "betas", "eps", "weight_decay", "decoupled_weight_decay",
@@ -225,16 +225,35 @@ def check_group(group, where, owned):
     return checked
 
 
-def check_gradients(gradients, shapes, dtypes, names):
-    """Call-time check of the gradient tuple against the parameters. Runs in Python (PyNative) and
-    at compile time (graph mode, where shapes and dtypes are constants)."""
-    if len(gradients) != len(shapes):
-        raise ValueError(f"gradients: expected {len(shapes)} tensors, one per parameter in "
+_shape_and_dtype = ops.MultitypeFuncGraph("shape_and_dtype")
+
+
+@_shape_and_dtype.register("Tensor")
+def _tensor_shape_and_dtype(tensor):
+    return tensor.shape, tensor.dtype
+
+
+def check_gradients(gradients, expected, names):
+    """Call-time check of the gradient tuple against the parameters' ``(shape, dtype)`` pairs and names.
+
+    Runs in Python (PyNative) and at compile time in graph code, where shapes and dtypes are
+    constants. One ``HyperMap`` gathers them, so graph code compares a single tuple however many
+    tensors there are; a loop of per-tensor ``if``s would nest one graph per tensor and exceed
+    MindSpore's call depth at a few hundred tensors.
+    """
+    if len(gradients) != len(expected):
+        raise ValueError(f"gradients: expected {len(expected)} tensors, one per parameter in "
                          f"optimizer.parameters order, but got {len(gradients)}")
-    for index, grad in enumerate(gradients):
-        if grad.shape != shapes[index]:
-            raise ValueError(f"gradients[{index}]: shape {grad.shape} does not match parameter "
-                             f"'{names[index]}' of shape {shapes[index]}")
-        if grad.dtype != dtypes[index]:
-            raise TypeError(f"gradients[{index}]: dtype {grad.dtype} does not match parameter "
-                            f"'{names[index]}' of dtype {dtypes[index]}")
+    got = ops.HyperMap()(_shape_and_dtype, gradients)
+    if got != expected:
+        _raise_first_mismatch(got, expected, names)
+
+
+def _raise_first_mismatch(got, expected, names):
+    for index, ((shape, dtype), (want_shape, want_dtype), name) in enumerate(zip(got, expected, names)):
+        if shape != want_shape:
+            raise ValueError(f"gradients[{index}]: shape {shape} does not match parameter "
+                             f"'{name}' of shape {want_shape}")
+        if dtype != want_dtype:
+            raise TypeError(f"gradients[{index}]: dtype {dtype} does not match parameter "
+                            f"'{name}' of dtype {want_dtype}")

@@ -122,8 +122,7 @@ class RAdam(Optimizer):
 
     def _refresh_metadata(self):
         """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph code)."""
-        self._shapes = tuple(tuple(p.shape) for p in self.parameters)
-        self._dtypes = tuple(p.dtype for p in self.parameters)
+        self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self.parameters)
         self._names = tuple(p.name for p in self.parameters)
         # Each group's constants, as Python values and as an exact float64 Tensor (see
         # schedule.float64). Like the compiled graph itself, they are fixed when the group is
@@ -154,7 +153,7 @@ class RAdam(Optimizer):
         self._refresh_metadata()
 
     def construct(self, gradients):
-        _validation.check_gradients(gradients, self._shapes, self._dtypes, self._names)
+        _validation.check_gradients(gradients, self._expected_grads, self._names)
         if _in_graph() or ms.get_context("mode") == ms.GRAPH_MODE:  # @jit.cond: True
             return self._step(gradients)
         if self._all_fused:
