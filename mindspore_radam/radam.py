@@ -152,6 +152,27 @@ class RAdam(Optimizer):
         self.steps = ParameterTuple(self.steps + (self._new_step(len(self.param_groups) - 1),))
         self._refresh_metadata()
 
+    def state_dict(self):
+        """A torch-style view of the state, for inspection.
+
+        Returns ``{"state": {i: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups": [...]}`` where
+        ``i`` indexes ``optimizer.parameters``, ``exp_avg``/``exp_avg_sq`` are the state Parameters
+        themselves (not copies), ``step`` is the group's count as an int, and each group lists its
+        hyperparameters (``lr`` as a float), its parameter indices and its implementation. To save
+        or restore state, use ``mindspore.save_checkpoint``/``load_checkpoint`` on the optimizer.
+        """
+        state, groups = {}, []
+        for group_id, group in enumerate(self.param_groups):
+            indices = list(range(self.group_start_id[group_id], self.group_start_id[group_id + 1]))
+            step = int(self.steps[group_id].asnumpy())
+            for index in indices:
+                state[index] = {"step": step, "exp_avg": self.exp_avg[index], "exp_avg_sq": self.exp_avg_sq[index]}
+            view = {key: value for key, value in group.items() if key not in ("params", "lr", "initial_lr")}
+            view.update(lr=float(self.lrs[group_id].asnumpy()), params=indices,
+                        implementation=self.implementations[group_id])
+            groups.append(view)
+        return {"state": state, "param_groups": groups}
+
     def construct(self, gradients):
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         if _in_graph() or ms.get_context("mode") == ms.GRAPH_MODE:  # @jit.cond: True

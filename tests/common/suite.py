@@ -220,6 +220,24 @@ def test_bad_gradients_rejected_before_anything_changes(implementation, mode, ca
     assert_unchanged(before, snapshot(optimizer))
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_state_dict_views_the_live_state(implementation):
+    params = make_params(make_arrays(25))
+    optimizer = make_radam([{"params": params[:2], "name": "a"}, {"params": params[2:], "lr": 0.1}], implementation)
+    step = make_stepper("pynative", optimizer)
+    for grads in grad_sequence(26, steps=3):
+        step(grads)
+    view = optimizer.state_dict()
+    assert sorted(view["state"]) == list(range(len(params)))
+    assert [g["params"] for g in view["param_groups"]] == [[0, 1], [2, 3, 4]]
+    assert view["param_groups"][0]["name"] == "a" and view["param_groups"][1]["lr"] == pytest.approx(0.1)
+    assert view["param_groups"][0]["implementation"] == implementation
+    for index, entry in view["state"].items():
+        assert entry["step"] == 3
+        assert entry["exp_avg"] is optimizer.exp_avg[index] and entry["exp_avg_sq"] is optimizer.exp_avg_sq[index]
+    assert np.abs(view["state"][0]["exp_avg"].asnumpy()).sum() > 0
+
+
 def test_extra_group_keys_are_kept_as_metadata():
     params = make_params(make_arrays(13))
     optimizer = RAdam([{"params": params[:2], "name": "encoder"}, {"params": params[2:], "tag": 3}])
