@@ -13,7 +13,8 @@ os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only
 import mindspore as ms  # noqa: E402
 
 from mindspore_radam.examples import data as example_data  # noqa: E402
-from mindspore_radam.examples.training import OPTIMIZERS, SCHEDULERS, RunConfig, train  # noqa: E402
+from mindspore_radam.examples.training import (  # noqa: E402
+    OPTIMIZERS, SCHEDULERS, RunConfig, init_distributed, train)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -40,6 +41,9 @@ def parse_args(argv):
     parser.add_argument("--stop-after", type=int, metavar="N",
                         help="stop after N epochs of this run, the schedule still spanning --epochs "
                              "(an interrupted run; continue it with --resume)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data parallel, launched by msrun (see scripts/run_distributed.sh): each rank "
+                             "trains on its shard with --batch-size / ranks per step; rank 0 prints and saves")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if not args.lr >= 0 or args.lr == float("inf"):
@@ -61,19 +65,26 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         ms.set_device(args.device)
+        rank, ranks, batch_size = 0, 1, args.batch_size
+        if args.distributed:
+            rank, ranks = init_distributed()
+            batch_size = max(1, args.batch_size // ranks)  # the global batch stays --batch-size
         if args.dataset == "mnist":
-            data = example_data.load_mnist(args.data_dir)
+            data = example_data.load_mnist(args.data_dir, num_shards=ranks if args.distributed else None,
+                                           shard_id=rank if args.distributed else None)
         else:
-            data = example_data.load_digits()
-        config = RunConfig(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                           seed=args.seed, mode=args.mode, scheduler=args.scheduler)
-        _, history = train(config, data, progress=not args.no_progress, resume=args.resume, save=args.save,
-                           stop_after=args.stop_after)
+            x_train, y_train, x_test, y_test = example_data.load_digits()
+            data = (x_train[rank::ranks], y_train[rank::ranks], x_test, y_test)
+        config = RunConfig(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=batch_size,
+                           seed=args.seed, mode=args.mode, scheduler=args.scheduler, distributed=args.distributed)
+        _, history = train(config, data, progress=not args.no_progress and rank == 0, resume=args.resume,
+                           save=args.save if rank == 0 else None, stop_after=args.stop_after)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"train_lenet5.py: error: {message}", file=sys.stderr)
         return 1
-    print(f"test accuracy: {history.test_accuracy:.4f}")
+    if rank == 0:
+        print(f"test accuracy: {history.test_accuracy:.4f}")
     return 0
 
 

@@ -27,6 +27,7 @@ class RunConfig:
     seed: int = 0
     mode: str = "pynative"
     scheduler: str = "cosine"
+    distributed: bool = False  # data parallel under msrun: call init_distributed() first
 
 
 @dataclass
@@ -48,6 +49,22 @@ def make_scheduler(name, optimizer, epochs):
     raise ValueError(f"scheduler must be one of {SCHEDULERS}, but got {name!r}")
 
 
+def init_distributed():
+    """Joins the msrun job (MindSpore's collective library, MCCL, on CPU) in DATA_PARALLEL mode;
+    returns (rank, group size)."""
+    from mindspore.communication import get_group_size, get_rank, init
+    init()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
+    return get_rank(), get_group_size()
+
+
+def broadcast_from_rank0(params):
+    """Every rank takes rank 0's values (DATA_PARALLEL does not broadcast initial parameters)."""
+    broadcast = ops.Broadcast(0)
+    for param in params:  # one at a time: a multi-tensor Broadcast mixed up tensors on CPU (MindSpore 2.10)
+        param.set_data(broadcast((param.value(),))[0])
+
+
 class Trainer:
     """LeNet5, its loss, optimizer and scheduler, and a jit-compiled train step in graph mode."""
 
@@ -62,10 +79,17 @@ class Trainer:
         self.optimizer = OPTIMIZERS[config.optimizer](self.net.trainable_params(), lr=config.lr)
         self.scheduler = make_scheduler(config.scheduler, self.optimizer, config.epochs)
         self.epoch = 0
+        reducer = None
+        if config.distributed:
+            from mindspore.communication import get_group_size
+            broadcast_from_rank0(self.net.trainable_params())
+            reducer = nn.DistributedGradReducer(self.optimizer.parameters, mean=True, degree=get_group_size())
         grad_fn = ms.value_and_grad(self.forward, None, self.optimizer.parameters, has_aux=True)
 
         def train_step(data, label):
             (loss, correct), grads = grad_fn(data, label)
+            if reducer is not None:
+                grads = reducer(grads)
             self.optimizer(grads)
             return loss, correct
         self.train_step = ms.jit(train_step) if config.mode == "graph" else train_step
