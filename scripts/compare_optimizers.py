@@ -25,6 +25,9 @@ from mindspore_radam.examples.training import RunConfig, train  # noqa: E402
 OPTIMIZERS = ("radam", "adam", "builtin-radam")
 LABELS = {"radam": "RAdam (mindspore_radam)", "adam": "Adam (experimental.optim)",
           "builtin-radam": "RAdam (experimental.optim)"}
+# Our RAdam and the built-in agree closely at betas=(0.9, 0.999): distinct styles keep both visible.
+STYLES = {"radam": dict(marker="o", linestyle="-"), "adam": dict(marker="s", linestyle="-"),
+          "builtin-radam": dict(marker="x", linestyle="--")}
 
 
 def parse_args(argv):
@@ -37,6 +40,8 @@ def parse_args(argv):
     parser.add_argument("--mode", choices=("pynative", "graph"), default="graph")
     parser.add_argument("--out", default="docs")
     parser.add_argument("--quick", action="store_true", help="2 learning rates, 1 seed, 1 epoch")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="redraw the plots and table from a compare_results.json instead of training")
     args = parser.parse_args(argv)
     if args.quick:
         args.lrs, args.seeds, args.epochs = [1e-3, 3e-2], 1, 1
@@ -71,7 +76,8 @@ def plot(args, results):
     fig, ax = plt.subplots(figsize=(7, 4))
     for optimizer in OPTIMIZERS:
         losses = np.array([loss for _, loss in results[(optimizer, args.curve_lr)]])
-        ax.plot(np.nanmean(losses, axis=0), label=LABELS[optimizer], linewidth=1)
+        ax.plot(np.nanmean(losses, axis=0), label=LABELS[optimizer], linewidth=1,
+                linestyle=STYLES[optimizer]["linestyle"])
     ax.set(xlabel="step", ylabel="training loss", yscale="log",
            title=f"LeNet5 on digits, lr={args.curve_lr:g}, no warmup (mean of {args.seeds} seeds)")
     ax.legend()
@@ -83,8 +89,7 @@ def plot(args, results):
         acc = np.array([[a for a, _ in results[(optimizer, lr)]] for lr in args.lrs])
         mean = acc.mean(axis=1)
         spread = np.maximum(0.0, [mean - acc.min(axis=1), acc.max(axis=1) - mean])  # no -1e-17 from rounding
-        ax.errorbar(args.lrs, mean, yerr=spread, marker="o",
-                    capsize=3, label=LABELS[optimizer])
+        ax.errorbar(args.lrs, mean, yerr=spread, capsize=3, label=LABELS[optimizer], **STYLES[optimizer])
     ax.set(xscale="log", xlabel="learning rate", ylabel="test accuracy",
            title=f"Final test accuracy after {args.epochs} epochs (mean, min-max over {args.seeds} seeds)")
     ax.legend()
@@ -113,9 +118,19 @@ def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     start = time.time()
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as f:
+            saved = json.load(f)
+        results = {(r["optimizer"], r["lr"]): list(zip(r["test_accuracy"], r["step_loss"])) for r in saved}
+        args.lrs = sorted({lr for _, lr in results})
+        args.seeds = len(saved[0]["test_accuracy"])
+        args.epochs = saved[0].get("epochs", args.epochs)
+        plot(args, results)
+        print(f"redrew {args.out}/compare_loss.png and compare_accuracy.png from {args.from_json}")
+        return 0
     results = sweep(args, load_digits())
     with open(os.path.join(args.out, "compare_results.json"), "w", encoding="utf-8") as f:
-        json.dump([{"optimizer": o, "lr": lr, "test_accuracy": [a for a, _ in runs],
+        json.dump([{"optimizer": o, "lr": lr, "epochs": args.epochs, "test_accuracy": [a for a, _ in runs],
                     "step_loss": [loss for _, loss in runs]} for (o, lr), runs in results.items()], f)
     plot(args, results)
     table(args, results, time.time() - start)
