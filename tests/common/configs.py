@@ -4,7 +4,7 @@ Like torch's OptimizerInfo: `CONFIGS` are valid (kwargs, groups) pairs checked a
 reference; `BAD_INPUTS` must raise at construction (or in add_param_group); `BAD_CALLS` must raise
 when the optimizer is called, leaving everything unchanged.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import math
 
 import numpy as np

@@ -18,6 +18,7 @@ import mindspore as ms  # noqa: E402
 from mindspore import Parameter, Tensor, nn, ops  # noqa: E402
 
 from mindspore_radam import RAdam  # noqa: E402
+from mindspore_radam.examples.training import broadcast_from_rank0, init_distributed  # noqa: E402
 
 STEPS = int(os.environ.get("DP_STEPS", "12"))
 BATCH, FEATURES, OUTPUTS = 16, 8, 3
@@ -33,12 +34,7 @@ def main():
     args = parser.parse_args()
     ms.set_context(mode=ms.GRAPH_MODE if args.mode == "graph" else ms.PYNATIVE_MODE)
 
-    rank, size = 0, 1
-    if not args.single:
-        from mindspore.communication import get_group_size, get_rank, init
-        init()
-        rank, size = get_rank(), get_group_size()
-        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
+    rank, size = init_distributed() if not args.single else (0, 1)
 
     if os.environ.get("DP_DIE_RANK") == str(rank):  # failure test: this worker dies after joining
         os._exit(3)
@@ -47,9 +43,7 @@ def main():
     shapes = {"weight": (FEATURES, OUTPUTS), "bias": (OUTPUTS,), "scale": (), "weight2": (OUTPUTS, OUTPUTS)}
     params = [Parameter(Tensor(rng.standard_normal(s).astype(np.float32)), name=n) for n, s in shapes.items()]
     if not args.single:
-        broadcast = ops.Broadcast(0)
-        for param in params:  # one at a time: a multi-tensor Broadcast mixed up tensors on CPU (MindSpore 2.10)
-            param.set_data(broadcast((param.value(),))[0])
+        broadcast_from_rank0(params)
     if args.single:  # the broadcast values: rank 0's
         rng0 = np.random.default_rng(100)
         for param, shape in zip(params, shapes.values()):

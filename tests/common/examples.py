@@ -61,7 +61,7 @@ def test_train_lenet5_reads_mnist_idx_files(tmp_path, device_target):
     write_mnist_idx(str(tmp_path), *idx)
     # MindSpore's MnistDataset reads back exactly what was written (padded to 32x32, scaled to [-1, 1]).
     read = load_mnist(str(tmp_path))
-    for ours, written in zip(read, idx):
+    for ours, written in zip(read, idx, strict=True):
         if written.ndim == 3:
             written = (np.pad(written / 255.0, ((0, 0), (2, 2), (2, 2)))[:, None] - 0.5) / 0.5
         np.testing.assert_allclose(ours, written, atol=1e-6)

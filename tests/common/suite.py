@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 import mindspore as ms
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 import mindspore.common.dtype as mstype
 from mindspore.experimental import optim
 from mindspore.experimental.optim import lr_scheduler
@@ -42,7 +42,7 @@ def grad_sequence(seed, steps=STEPS, shapes=SHAPES, scale=1.0):
 
 
 def assert_matches(params, reference_params, context):
-    for i, (param, expected) in enumerate(zip(params, reference_params)):
+    for i, (param, expected) in enumerate(zip(params, reference_params, strict=True)):
         np.testing.assert_allclose(param.asnumpy(), expected, rtol=RTOL, atol=ATOL,
                                    err_msg=f"{context}: parameter {i}")
 
@@ -68,9 +68,9 @@ def test_matches_float64_reference_every_step(implementation, mode, config):
     # The state agrees too, and every group counted its own steps.
     ref_m = [m for g in reference.groups for m in g["m"]]
     ref_v = [v for g in reference.groups for v in g["v"]]
-    for ours, expected in zip(optimizer.exp_avg, ref_m):
+    for ours, expected in zip(optimizer.exp_avg, ref_m, strict=True):
         np.testing.assert_allclose(ours.asnumpy(), expected, rtol=RTOL, atol=ATOL)
-    for ours, expected in zip(optimizer.exp_avg_sq, ref_v):
+    for ours, expected in zip(optimizer.exp_avg_sq, ref_v, strict=True):
         np.testing.assert_allclose(ours.asnumpy(), expected, rtol=RTOL, atol=ATOL)
     assert [int(s.asnumpy()) for s in optimizer.steps] == [g["t"] for g in reference.groups]
 
@@ -87,7 +87,7 @@ def test_reference_comparison_catches_float32_schedule():
     for grads in grad_sequence(1, shapes=SHAPES[:3]):
         optimizer(tuple(Tensor(g) for g in grads))
         reference.step(grads)
-        for param, expected in zip(params, reference.params):
+        for param, expected in zip(params, reference.params, strict=True):
             err = np.abs(param.asnumpy() - expected) - (ATOL + RTOL * np.abs(expected))
             worst = max(worst, float(err.max(initial=0.0)))
     assert worst > 0.0, "the built-in RAdam unexpectedly matched the float64 reference"
@@ -177,7 +177,7 @@ def test_bad_input_rejected_before_anything_changes(error_input):
     args, kwargs = error_input.make(params)
     with pytest.raises(error_input.error, match=error_input.regex):
         RAdam(*args, **kwargs)
-    for param, array in zip(params, arrays):
+    for param, array in zip(params, arrays, strict=True):
         np.testing.assert_array_equal(param.asnumpy(), array)
 
 
@@ -278,7 +278,7 @@ def test_checkpoint_resume_is_bit_identical(saved_by, loaded_by, mode, tmp_path)
     assert [int(s.asnumpy()) for s in optimizer.steps] == [7, 7]
     for g in grads[7:]:
         step(g)
-    for resumed, expected in zip(params, uninterrupted):
+    for resumed, expected in zip(params, uninterrupted, strict=True):
         np.testing.assert_array_equal(resumed.asnumpy(), expected)
 
 
@@ -372,7 +372,7 @@ def test_fused_is_bit_identical_to_hypermap_on_odd_and_round_sizes(mode, config)
             step(grads)
         results[implementation] = [p.asnumpy() for p in params] + [m.asnumpy() for m in optimizer.exp_avg] + \
             [v.asnumpy() for v in optimizer.exp_avg_sq]
-    for index, (plain, fused) in enumerate(zip(results["hypermap"], results["fused"])):
+    for index, (plain, fused) in enumerate(zip(results["hypermap"], results["fused"], strict=True)):
         np.testing.assert_array_equal(fused, plain, err_msg=f"tensor {index}")
 
 
