@@ -87,6 +87,26 @@ class Variant:
         self.rss_growth.append(rss_mb() - before)
 
 
+class TorchVariant:
+    """torch.optim.RAdam(foreach=True) on the same workload, when torch is installed (not a
+    dependency: the column is left out otherwise). Mode-independent; run once per workload."""
+
+    def __init__(self, shapes, seed=0):
+        import torch
+        rng = np.random.default_rng(seed)
+        self.label = f"torch {torch.__version__.split('+')[0]} foreach"
+        self.params = [torch.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in shapes]
+        for param, shape in zip(self.params, shapes):
+            param.grad = torch.tensor(rng.standard_normal(shape).astype(np.float32))
+        self.optimizer = torch.optim.RAdam(self.params, lr=1e-3, foreach=True)
+        self.times, self.rss_growth = [], []
+
+    def step(self):
+        self.optimizer.step()
+
+    timed = Variant.timed
+
+
 def optimizers():
     makers = {"built-in RAdam": lambda ps: optim.RAdam(ps, lr=1e-3),
               "ours, hypermap": lambda ps: RAdam(ps, lr=1e-3, fused=False)}
@@ -105,6 +125,8 @@ def run(args):
         for mode in args.modes:
             ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
             variants = [Variant(label, make, shapes) for label, make in optimizers().items()]
+            if args.torch and mode == args.modes[0]:
+                variants.append(TorchVariant(shapes))
             for variant in variants:  # compile and warm up
                 for _ in range(3):
                     variant.step()
@@ -139,7 +161,9 @@ def markdown(args, bandwidth, rows):
         f"interleaved each round; RSS growth is the largest over one round's steps.",
         f"Device: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; Python "
         f"{platform.python_version()}, MindSpore {ms.__version__}, NumPy {np.__version__}, "
-        f"mindspore-radam {mindspore_radam.__version__}.",
+        f"mindspore-radam {mindspore_radam.__version__}"
+        + (f", torch {__import__('torch').__version__} (CPU, foreach; its mode column is not meaningful)"
+           if args.torch else "") + ".",
         f"Command: `python scripts/benchmark.py {' '.join(sys.argv[1:])}`".rstrip() + ".",
     ]
     return "\n".join(lines) + "\n"
@@ -153,7 +177,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=5, help="steps per round and optimizer")
     parser.add_argument("--out", default="docs/benchmark.md")
+    parser.add_argument("--no-torch", dest="torch", action="store_false",
+                        help="leave out torch.optim.RAdam(foreach=True), which runs when torch is installed")
     args = parser.parse_args(argv)
+    if args.torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            args.torch = False
     bandwidth, rows = run(args)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
