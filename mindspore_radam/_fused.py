@@ -2,24 +2,21 @@
 
 Nothing is compiled at import. The library is looked up once, on first use; if it is missing or
 fails to load, `available()` is False and `unavailable_reason()` keeps the original error, so that
-`RAdam(fused=True)` can raise it with an install hint while `fused=None` falls back to the
-portable path (logging the reason once).
+`RAdam(fused=True)` can raise it with an install hint; nothing fails at import.
 """
 import glob
-import logging
 import os
 
 from mindspore import ops
 import mindspore.common.dtype as mstype
 
-LOGGER = logging.getLogger("mindspore_radam")
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _LIBRARY_GLOB = "_radam_cpu*.so"
 _SYMBOL = "RAdamFusedStep"
 INSTALL_HINT = ("reinstall with a C++ compiler available (`pip install --force-reinstall --no-deps "
                 "mindspore-radam`, or `pip install -e .` in a checkout), which builds the kernel")
 
-_state = {"op": None, "reason": None, "warned": False}
+_state = {"op": None, "reason": None}
 
 
 def library_path():
@@ -57,16 +54,9 @@ def unavailable_reason():
     return _state["reason"]
 
 
-def warn_fallback_once():
-    if not _state["warned"]:
-        _state["warned"] = True
-        LOGGER.warning("mindspore_radam: using the portable implementation: %s; %s",
-                       unavailable_reason(), INSTALL_HINT)
-
-
 def reset():
     """Forgets the loaded op (tests use it to simulate a missing library)."""
-    _state.update(op=None, reason=None, warned=False)
+    _state.update(op=None, reason=None)
 
 
 def fused_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options):

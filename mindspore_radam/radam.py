@@ -76,11 +76,10 @@ class RAdam(Optimizer):
         degenerated_to_sgd (bool): take an SGD-with-momentum step while :math:`\rho_t \le`
             ``threshold`` (as torch and the paper's code do); if ``False``, the parameters stay
             unchanged on those steps while the moments still advance. Default: ``True``.
-        fused (Optional[bool]): ``None`` runs each group with the fused C++ kernel where it can
-            (CPU, float32) and the portable ``HyperMap`` path elsewhere; ``True`` demands the
-            kernel and raises ``RuntimeError`` with the reason if it can't run; ``False`` always uses
-            the portable path. ``optimizer.implementations`` lists the choice per group
-            (:mod:`mindspore_radam.dispatch`). Default: ``None``.
+        fused (Optional[bool]): ``True`` runs every group with the fused C++ kernel (CPU, float32)
+            and raises ``RuntimeError`` with the reason if it can't run; ``None`` and ``False`` use
+            the portable ``HyperMap`` path (:mod:`mindspore_radam.dispatch` says why the kernel is
+            opt-in). ``optimizer.implementations`` lists the choice per group. Default: ``None``.
 
     Inputs:
         - **gradients** (tuple[Tensor]) - one gradient per Parameter, in ``optimizer.parameters``
