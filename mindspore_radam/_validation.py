@@ -170,11 +170,8 @@ def check_param_list(params, where):
     return params
 
 
-def check_param_groups(params, seen=()):
-    """Normalizes the `params` argument into a list of group dicts with validated values.
-
-    `seen` holds Parameters already owned by the optimizer (for `add_param_group`).
-    """
+def check_param_groups(params):
+    """Normalizes the `params` argument into a list of group dicts with validated values."""
     if params is None:
         raise TypeError("params must be a list of Parameters or a list of dicts, but got None")
     if isinstance(params, (set, frozenset)):
@@ -196,7 +193,7 @@ def check_param_groups(params, seen=()):
     else:
         groups = [{"params": check_param_list(items, "params")}]
 
-    owned = set(id(p) for p in seen)
+    owned = set()
     checked_groups = []
     for index, group in enumerate(groups):
         where = f"params[{index}]" if len(groups) > 1 or isinstance(items[0], dict) else "params"
