@@ -1,4 +1,4 @@
-"""Argument checks for :class:`mindspore_radam.RAdam`.
+"""Argument checks for :class:`mindspore_radam.RAdam` and the schedulers of :mod:`mindspore_radam.lr_scheduler`.
 
 Every check runs before the optimizer creates or touches any Parameter, and every failure is a
 ``ValueError`` or ``TypeError`` whose message names the argument and the value it got.
@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from mindspore import Parameter, Tensor, ops
+from mindspore.experimental.optim import Optimizer
 
 HYPERPARAMETERS = (
     "lr", "betas", "eps", "weight_decay", "decoupled_weight_decay",
@@ -254,3 +255,62 @@ def _raise_first_mismatch(got, expected, names):
         if dtype != want_dtype:
             raise TypeError(f"gradients[{index}]: dtype {dtype} does not match parameter "
                             f"'{name}' of dtype {want_dtype}")
+
+
+def _count(name, value, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, but got {value!r} of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, but got {value}")
+
+
+def _fraction(name, value, low, high, closed):
+    number = _real(name, value)
+    inside = low <= number <= high if closed else low < number < high
+    if not inside:
+        bounds = f"[{low}, {high}]" if closed else f"({low}, {high})"
+        raise ValueError(f"{name} must be in {bounds}, but got {number!r}")
+
+
+def _positive(name, value, allow_zero=False):
+    number = _real(name, value)
+    if not math.isfinite(number) or number < 0.0 or (number == 0.0 and not allow_zero):
+        raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, but got {number!r}")
+
+
+_SCHEDULER_CHECKS = {
+    "warmup_steps": lambda name, value: _count(name, value, 0),
+    "flat_steps": lambda name, value: _count(name, value, 0),
+    "total_steps": lambda name, value: _count(name, value, 1),
+    "epochs": lambda name, value: _count(name, value, 1),
+    "steps_per_epoch": lambda name, value: _count(name, value, 1),
+    "eta_min": lambda name, value: _positive(name, value, allow_zero=True),
+    "warmup_start_factor": lambda name, value: _fraction(name, value, 0.0, 1.0, closed=True),
+    "pct_start": lambda name, value: _fraction(name, value, 0.0, 1.0, closed=False),
+    "div_factor": _positive,
+    "final_div_factor": _positive,
+    "three_phase": lambda name, value: check_flag(value, name),
+}
+
+
+def check_scheduler_args(scheduler, optimizer, last_epoch, **arguments):
+    """Checks a scheduler's arguments (see mindspore_radam.lr_scheduler) before it changes anything."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{scheduler}: optimizer must be a mindspore.experimental.optim.Optimizer "
+                        f"(mindspore_radam.RAdam is one), but got {type(optimizer).__name__}")
+    _count(f"{scheduler}: last_epoch", last_epoch, -1)
+    for key, value in arguments.items():
+        name = f"{scheduler}: {key}"
+        if key in _SCHEDULER_CHECKS:
+            _SCHEDULER_CHECKS[key](name, value)
+        elif key == "anneal_strategy" and value not in ("cos", "linear"):
+            raise ValueError(f"{name} must be 'cos' or 'linear', but got {value!r}")
+        elif key == "cycle_momentum" and value is not False:
+            raise ValueError(f"{name} must be False: MindSpore optimizers hold betas/momentum fixed, "
+                             f"so only the learning rate is cycled; got {value!r}")
+        elif key == "max_lr":
+            if len(value) != len(optimizer.param_groups):
+                raise ValueError(f"{name} has {len(value)} values for {len(optimizer.param_groups)} "
+                                 f"parameter groups")
+            for index, rate in enumerate(value):
+                _positive(f"{name}[{index}]", rate)

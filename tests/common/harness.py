@@ -10,17 +10,20 @@ def set_mode(mode):
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
 
 
-def make_stepper(mode, optimizer):
-    """Returns step(grad_arrays) that applies one optimizer step in `mode`.
+def make_stepper(mode, optimizer, then=None):
+    """Returns step(grad_arrays) that applies one optimizer step in `mode`, then calls `then()`
+    (e.g. ``scheduler.step``) if given.
 
     pynative / graph: ``optimizer(grads)`` called directly in that context mode.
     jit: a ``value_and_grad`` train step under ``@mindspore.jit`` whose loss is
-    ``sum(p * g)``, so the gradient reaching the optimizer is exactly ``g``.
+    ``sum(p * g)``, so the gradient reaching the optimizer is exactly ``g``; `then` runs inside it.
     """
     set_mode(mode)
     if mode in ("pynative", "graph"):
         def step(grads):
             optimizer(ms.mutable(tuple(Tensor(g) for g in grads)))
+            if then is not None:
+                then()
         return step
 
     params = optimizer.parameters
@@ -37,6 +40,8 @@ def make_stepper(mode, optimizer):
     def train_step(*targets):
         loss, grads = grad_fn(*targets)
         optimizer(grads)
+        if then is not None:
+            then()
         return loss
 
     def step(grads):

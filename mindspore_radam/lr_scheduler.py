@@ -1,0 +1,226 @@
+r"""Learning-rate schedulers: MindSpore's experimental ones, plus three that RAdam users reach for.
+
+Everything in :mod:`mindspore.experimental.optim.lr_scheduler` is re-exported, so
+``from mindspore_radam import lr_scheduler`` replaces that import. The three added here are
+subclasses of its :class:`LRScheduler` base class, so they drive :class:`mindspore_radam.RAdam`
+and every ``mindspore.experimental.optim`` optimizer, in PyNative and inside a ``@jit`` train step.
+
+Each is a closed form of the epoch count :math:`t` (``last_epoch``, the number of ``step()`` calls
+so far) and of each group's base learning rate :math:`\eta`, with the cosine ramp
+
+.. math::
+    \operatorname{cos\_ramp}(a, b, p) = b + (a - b)\,\frac{1 + \cos(\pi p)}{2}
+    \quad \text{(from } a \text{ at } p = 0 \text{ to } b \text{ at } p = 1\text{)}
+
+- :class:`WarmupCosineLR`: :math:`\eta\,(s + (1 - s)\,t/W)` for :math:`t < W`, then
+  :math:`\operatorname{cos\_ramp}(\eta, \eta_{min}, (t - W)/(T - W))`, and :math:`\eta_{min}`
+  from :math:`t = T` on.
+- :class:`FlatCosineLR`: :math:`\eta` for :math:`t \le F`, then
+  :math:`\operatorname{cos\_ramp}(\eta, \eta_{min}, (t - F)/(T - F))`, and :math:`\eta_{min}`
+  from :math:`t = T` on.
+- :class:`OneCycleLR`: ``torch.optim.lr_scheduler.OneCycleLR``'s learning rates (phases below).
+
+The arithmetic is float64 on device (constants built in Python as exact float64 Tensors, see
+:func:`mindspore_radam.schedule.float64`), rounded once into the float32 lr Parameter; phase
+choices are ``select`` on data, so a jit train step never recompiles as :math:`t` grows. Since the
+rate depends on :math:`t` alone, restoring ``last_epoch`` from a checkpoint resumes the schedule
+exactly (``step(epoch)`` jumps to any epoch).
+"""
+import math
+
+from mindspore import Tensor, ops
+import mindspore.common.dtype as mstype
+from mindspore.experimental.optim import lr_scheduler as _experimental
+from mindspore.experimental.optim.lr_scheduler import *  # noqa: F401,F403 - the re-export
+from mindspore.experimental.optim.lr_scheduler import LRScheduler
+from mindspore.graph.api import jit_class
+
+from mindspore_radam._validation import check_scheduler_args
+from mindspore_radam.schedule import float64
+
+__all__ = list(_experimental.__all__) + ["OneCycleLR", "WarmupCosineLR", "FlatCosineLR"]
+
+
+def _cos_ramp(start, end, progress):
+    """From `start` at progress 0 to `end` at progress 1 along half a cosine (float64 Tensors)."""
+    return end + (start - end) * (float64(1.0) + ops.cos(float64(math.pi) * progress)) / float64(2.0)
+
+
+def _linear_ramp(start, end, progress):
+    return start + (end - start) * progress
+
+
+class _ClosedFormLR(LRScheduler):
+    """A scheduler whose rates are a function of ``last_epoch`` alone (:meth:`_lrs_at`)."""
+
+    def get_lr(self):
+        t = ops.cast(self.last_epoch, mstype.float64)
+        return [ops.cast(lr, mstype.float32) for lr in self._lrs_at(t)]
+
+    def _get_closed_form_lr(self):
+        return self.get_lr()
+
+    def _lrs_at(self, t):
+        raise NotImplementedError
+
+
+def _progress(t, begin, end):
+    """Where `t` is between `begin` and `end` (Python numbers, begin < end), clipped to [0, 1]."""
+    return ops.clamp((t - float64(begin)) / float64(end - begin), 0.0, 1.0)
+
+
+@jit_class
+class WarmupCosineLR(_ClosedFormLR):
+    r"""Linear warmup from ``warmup_start_factor`` times each group's lr to the lr over
+    ``warmup_steps`` steps, then cosine annealing to ``eta_min`` at ``total_steps``, then ``eta_min``.
+
+    With ``warmup_start_factor=0`` and ``eta_min=0`` this is Hugging Face's
+    ``get_cosine_schedule_with_warmup``.
+
+    Args:
+        optimizer (:class:`mindspore.experimental.optim.Optimizer`): the optimizer.
+        warmup_steps (int): steps of linear warmup, >= 0.
+        total_steps (int): the step at which the rate reaches ``eta_min``, > ``warmup_steps``.
+        eta_min (float): the floor, >= 0. Default: ``0.0``.
+        warmup_start_factor (float): the rate at step 0, as a fraction of the lr, in [0, 1].
+            Default: ``0.0``.
+        last_epoch (int): the index of the last epoch. Default: ``-1``.
+    """
+
+    def __init__(self, optimizer, warmup_steps, total_steps, eta_min=0.0, warmup_start_factor=0.0,
+                 last_epoch=-1):
+        check_scheduler_args("WarmupCosineLR", optimizer, last_epoch, warmup_steps=warmup_steps,
+                             total_steps=total_steps, eta_min=eta_min, warmup_start_factor=warmup_start_factor)
+        if total_steps <= warmup_steps:
+            raise ValueError(f"WarmupCosineLR: total_steps must be greater than warmup_steps, "
+                             f"but got total_steps={total_steps}, warmup_steps={warmup_steps}.")
+        self.warmup_steps, self.total_steps = warmup_steps, total_steps
+        self.eta_min, self.warmup_start_factor = eta_min, warmup_start_factor
+        super().__init__(optimizer, last_epoch)
+
+    def _lrs_at(self, t):
+        eta_min = float64(self.eta_min)
+        warm = t < float64(self.warmup_steps)
+        # max(warmup_steps, 1): with no warmup, `warm` is never true and this is never used.
+        warmup_fraction = _progress(t, 0, max(self.warmup_steps, 1))
+        factor = _linear_ramp(float64(self.warmup_start_factor), float64(1.0), warmup_fraction)
+        anneal = _progress(t, self.warmup_steps, self.total_steps)
+        lrs = []
+        for base_lr in self.base_lrs:
+            base_lr = ops.cast(base_lr, mstype.float64)
+            lrs.append(ops.select(warm, base_lr * factor, _cos_ramp(base_lr, eta_min, anneal)))
+        return lrs
+
+
+@jit_class
+class FlatCosineLR(_ClosedFormLR):
+    r"""Each group's lr for ``flat_steps`` steps, then cosine annealing to ``eta_min`` at
+    ``total_steps``, then ``eta_min`` (fastai's ``fit_flat_cos``, the usual schedule for Ranger).
+
+    Args:
+        optimizer (:class:`mindspore.experimental.optim.Optimizer`): the optimizer.
+        flat_steps (int): steps at the constant rate, >= 0.
+        total_steps (int): the step at which the rate reaches ``eta_min``, > ``flat_steps``.
+        eta_min (float): the floor, >= 0. Default: ``0.0``.
+        last_epoch (int): the index of the last epoch. Default: ``-1``.
+    """
+
+    def __init__(self, optimizer, flat_steps, total_steps, eta_min=0.0, last_epoch=-1):
+        check_scheduler_args("FlatCosineLR", optimizer, last_epoch, flat_steps=flat_steps,
+                             total_steps=total_steps, eta_min=eta_min)
+        if total_steps <= flat_steps:
+            raise ValueError(f"FlatCosineLR: total_steps must be greater than flat_steps, "
+                             f"but got total_steps={total_steps}, flat_steps={flat_steps}.")
+        self.flat_steps, self.total_steps, self.eta_min = flat_steps, total_steps, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def _lrs_at(self, t):
+        anneal = _progress(t, self.flat_steps, self.total_steps)
+        return [_cos_ramp(ops.cast(base_lr, mstype.float64), float64(self.eta_min), anneal)
+                for base_lr in self.base_lrs]
+
+
+@jit_class
+class OneCycleLR(_ClosedFormLR):
+    r"""The 1cycle policy (Smith & Topin 2017) with ``torch.optim.lr_scheduler.OneCycleLR``'s
+    learning rates.
+
+    Each group starts at ``initial_lr = max_lr / div_factor``, rises to ``max_lr`` at step
+    ``pct_start * total_steps - 1``, and anneals to ``min_lr = initial_lr / final_div_factor`` at
+    step ``total_steps - 1``. With ``three_phase``, it comes back down to ``initial_lr`` at step
+    ``2 * pct_start * total_steps - 2`` and then anneals to ``min_lr``. Within a phase the ramp is
+    cosine (``anneal_strategy='cos'``) or linear. As in torch, the group's lr is replaced by
+    ``initial_lr`` at construction, and ``initial_lr``, ``max_lr``, ``min_lr`` are set on each group.
+
+    Differences from torch: momentum is not cycled (MindSpore's optimizers hold ``betas`` fixed,
+    as MindSpore's own ``CyclicLR`` does), so ``cycle_momentum`` must be ``False``; stepping past
+    ``total_steps`` keeps the rate of step ``total_steps`` instead of raising, because graph code
+    can't raise on a count.
+
+    Args:
+        optimizer (:class:`mindspore.experimental.optim.Optimizer`): the optimizer.
+        max_lr (Union[float, list[float]]): the peak rate, one for all groups or one per group.
+        total_steps (int): steps in the cycle; or give ``epochs`` and ``steps_per_epoch``.
+        epochs (int): with ``steps_per_epoch``, ``total_steps = epochs * steps_per_epoch``.
+        steps_per_epoch (int): see ``epochs``.
+        pct_start (float): the fraction of the cycle spent rising, in (0, 1). Default: ``0.3``.
+        anneal_strategy (str): ``'cos'`` or ``'linear'``. Default: ``'cos'``.
+        cycle_momentum (bool): must be ``False`` (see above). Default: ``False``.
+        div_factor (float): ``initial_lr = max_lr / div_factor``, > 0. Default: ``25.0``.
+        final_div_factor (float): ``min_lr = initial_lr / final_div_factor``, > 0. Default: ``1e4``.
+        three_phase (bool): add the symmetric descent to ``initial_lr``. Default: ``False``.
+        last_epoch (int): the index of the last epoch. Default: ``-1``.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=False, div_factor=25.0, final_div_factor=1e4,
+                 three_phase=False, last_epoch=-1):
+        if total_steps is None and (epochs is None or steps_per_epoch is None):
+            raise ValueError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch.")
+        if total_steps is None:
+            check_scheduler_args("OneCycleLR", optimizer, last_epoch, epochs=epochs,
+                                 steps_per_epoch=steps_per_epoch)
+            total_steps = epochs * steps_per_epoch
+        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(optimizer.param_groups)
+        check_scheduler_args("OneCycleLR", optimizer, last_epoch, total_steps=total_steps, pct_start=pct_start,
+                             anneal_strategy=anneal_strategy, cycle_momentum=cycle_momentum,
+                             div_factor=div_factor, final_div_factor=final_div_factor, three_phase=three_phase,
+                             max_lr=max_lrs)
+        self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
+        if three_phase:
+            # (end step, start rate, end rate) of each phase, as in torch.
+            self._phases = ((float(pct_start * total_steps) - 1, "initial_lr", "max_lr"),
+                            (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr"),
+                            (float(total_steps - 1), "initial_lr", "min_lr"))
+        else:
+            self._phases = ((float(pct_start * total_steps) - 1, "initial_lr", "max_lr"),
+                            (float(total_steps - 1), "max_lr", "min_lr"))
+        self._rates = []
+        for group, peak in zip(optimizer.param_groups, max_lrs, strict=True):
+            initial = peak / div_factor
+            rates = dict(initial_lr=initial, max_lr=peak, min_lr=initial / final_div_factor)
+            if last_epoch == -1:
+                group.update(rates)
+                ops.assign(group["lr"], Tensor(initial, mstype.float32))
+            self._rates.append({name: float64(group[name]) for name in rates})
+        super().__init__(optimizer, last_epoch)
+
+    def _lrs_at(self, t):
+        ramp = _cos_ramp if self.anneal_strategy == "cos" else _linear_ramp
+        t = ops.minimum(t, float64(self.total_steps))
+        lrs = []
+        for rates in self._rates:
+            # torch takes the first phase whose end step is >= t (the last one past the end): each
+            # later phase replaces the rate once t is past the previous phase's end.
+            lr = None
+            start_step = 0.0
+            for end_step, start, end in self._phases:
+                # Not clipped: torch extrapolates the last phase to t = total_steps; the rates of
+                # phases t is not in are computed and discarded by the select.
+                progress = (t - float64(start_step)) / float64(end_step - start_step) \
+                    if end_step > start_step else float64(1.0)
+                value = ramp(rates[start], rates[end], progress)
+                lr = value if lr is None else ops.select(t <= float64(start_step), lr, value)
+                start_step = end_step
+            lrs.append(lr)
+        return lrs
