@@ -314,3 +314,12 @@ def check_scheduler_args(scheduler, optimizer, last_epoch, **arguments):
                                  f"parameter groups")
             for index, rate in enumerate(value):
                 _positive(f"{name}[{index}]", rate)
+
+
+def check_lookahead(optimizer, k, alpha):
+    """Lookahead's arguments (see mindspore_radam.lookahead)."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"Lookahead: optimizer must be a mindspore.experimental.optim.Optimizer "
+                        f"(mindspore_radam.RAdam is one), but got {type(optimizer).__name__}")
+    _count("Lookahead: k", k, 1)
+    _fraction("Lookahead: alpha", alpha, 0.0, 1.0, closed=True)

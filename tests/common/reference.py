@@ -69,3 +69,45 @@ class ReferenceRAdam:
                     theta = theta - lr * m_hat
                 group["params"][i], group["m"][i], group["v"][i] = theta, m, v
         assert not grads, "more gradients than parameters"
+
+
+class ReferenceSGD:
+    """Float64 SGD with momentum (torch.optim.SGD semantics, dampening 0): buf = g on the first
+    step, then buf = momentum * buf + g; theta -= lr * buf."""
+
+    def __init__(self, params, lr, momentum):
+        self.params = [np.array(p, dtype=np.float64) for p in params]
+        self.lr, self.momentum, self.bufs = lr, momentum, None
+
+    def step(self, grads, lrs=None):
+        lr = self.lr if lrs is None else float(lrs[0])
+        grads = [np.array(g, dtype=np.float64) for g in grads]
+        self.bufs = grads if self.bufs is None else [self.momentum * b + g for b, g in zip(self.bufs, grads)]
+        self.params = [p - lr * b for p, b in zip(self.params, self.bufs)]
+
+
+class ReferenceLookahead:
+    """Float64 Lookahead (Zhang et al. 2019, Algorithm 1) around a reference optimizer that has
+    `.params` and `.step(grads, lrs)`: every k inner steps, slow += alpha * (fast - slow), fast = slow."""
+
+    def __init__(self, inner, k, alpha):
+        self.inner, self.k, self.alpha = inner, k, alpha
+        self.slow = [p.copy() for p in inner.params]
+        self.count = 0
+
+    @property
+    def params(self):
+        return self.inner.params
+
+    def step(self, grads, lrs=None):
+        self.inner.step(grads, lrs=lrs)
+        self.count += 1
+        if self.count % self.k:
+            return
+        self.slow = [s + self.alpha * (f - s) for s, f in zip(self.slow, self.inner.params)]
+        fast = [s.copy() for s in self.slow]
+        if hasattr(self.inner, "groups"):  # ReferenceRAdam keeps its parameters per group
+            for group in self.inner.groups:
+                group["params"] = [fast.pop(0) for _ in group["params"]]
+        else:
+            self.inner.params = fast

@@ -1,0 +1,109 @@
+r"""Lookahead (Zhang et al. 2019, arXiv 1907.08610): a wrapper that makes any optimizer's fast
+weights periodically pull back toward slow weights. ``Lookahead(RAdam(...))`` is Ranger.
+
+Every call runs the wrapped optimizer on the fast weights :math:`\theta` (the parameters), then,
+with the wrapper's own step count :math:`n` and the slow weights :math:`\phi`:
+
+.. math::
+    \begin{aligned}
+    n &\leftarrow n + 1 \\
+    sync &= (n \bmod k = 0) \\
+    \phi &\leftarrow sync \;?\; \phi + \alpha(\theta - \phi) \;:\; \phi \\
+    \theta &\leftarrow sync \;?\; \phi \;:\; \theta
+    \end{aligned}
+
+:math:`\phi` starts as a copy of the parameters when the wrapper is built (or when a group is
+added); the wrapped optimizer's state (moments, step counts) carries on across syncs, as in the
+paper and in optax's ``lookahead``. The branch is a ``select`` on data, so one compiled graph
+serves every step; the cost is one extra read of :math:`\theta, \phi` and write of both per step.
+"""
+from mindspore import Parameter, ParameterTuple, Tensor, jit, ops
+import mindspore.common.dtype as mstype
+from mindspore.experimental.optim import Optimizer
+
+from mindspore_radam import _validation
+
+_lookahead_update = ops.MultitypeFuncGraph("lookahead_update")
+
+
+@_lookahead_update.register("Tensor", "Tensor", "Tensor", "Tensor")
+def _lookahead_update_tensor(sync, alpha, param, slow):
+    """One tensor's pull-back, in place; the lines match the module docstring."""
+    pulled = slow + ops.cast(alpha, slow.dtype) * (param - slow)
+    slow_next = ops.select(sync, pulled, slow)
+    ops.assign(slow, slow_next)
+    ops.assign(param, ops.select(sync, slow_next, param))
+    return True
+
+
+def _copy(params, prefix):
+    return [Parameter(Tensor(p.asnumpy().copy()), name=f"{prefix}.{p.name}", requires_grad=False) for p in params]
+
+
+class Lookahead(Optimizer):
+    r"""Wraps `optimizer` (:class:`mindspore_radam.RAdam`, or any
+    :class:`mindspore.experimental.optim.Optimizer`) with Lookahead; see the module docstring.
+
+    The wrapper is an :class:`~mindspore.experimental.optim.Optimizer` that shares the wrapped
+    one's ``param_groups``, ``lrs`` and ``parameters``, so every scheduler can drive either of them
+    and ``value_and_grad(fn, None, lookahead.parameters)`` works as before. Its slow weights
+    (``lookahead_slow.<name>``) and step count (``lookahead_step``) are Parameters, saved and loaded
+    with the wrapped optimizer's state by ``mindspore.save_checkpoint(lookahead, ...)``.
+
+    Args:
+        optimizer (Optimizer): the inner ("fast") optimizer.
+        k (int): steps between syncs, >= 1. Default: ``5``.
+        alpha (float): slow step size, in [0, 1]. Default: ``0.5``.
+
+    Inputs:
+        - **gradients** (tuple[Tensor]) - as for the wrapped optimizer.
+    """
+
+    def __init__(self, optimizer, k=5, alpha=0.5):
+        _validation.check_lookahead(optimizer, k, alpha)
+        # The wrapper takes the wrapped optimizer's groups instead of building its own.
+        super(Optimizer, self).__init__(auto_prefix=False)  # pylint: disable=bad-super-call
+        self.optimizer = optimizer
+        self.k, self.alpha = int(k), float(alpha)
+        self._k = Tensor(self.k, mstype.int64)
+        self._alpha = Tensor(self.alpha, mstype.float32)
+        self.defaults = optimizer.defaults
+        self.slow_weights = ParameterTuple(_copy(optimizer.parameters, "lookahead_slow"))
+        self.lookahead_step = Parameter(Tensor(0, mstype.int64), name="lookahead_step", requires_grad=False)
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    @property
+    def lrs(self):
+        return self.optimizer.lrs
+
+    @property
+    def parameters(self):
+        return self.optimizer.parameters
+
+    @property
+    def group_start_id(self):
+        return self.optimizer.group_start_id
+
+    def add_param_group(self, param_group):
+        """Adds a group to the wrapped optimizer; its slow weights start as copies of its parameters."""
+        count = len(self.optimizer.parameters)
+        self.optimizer.add_param_group(param_group)
+        added = tuple(self.optimizer.parameters)[count:]
+        self.slow_weights = ParameterTuple(tuple(self.slow_weights) + tuple(_copy(added, "lookahead_slow")))
+
+    def construct(self, gradients):
+        done = self.optimizer(gradients)
+        return self._pull_back(done)
+
+    @jit(backend="ms_backend")
+    def _pull_back(self, done):
+        """The sync step, after the wrapped optimizer's update (`done`); one graph in PyNative too."""
+        step = ops.assign_add(self.lookahead_step, ops.depend(Tensor(1, mstype.int64), done))
+        sync = ops.equal(ops.floor_mod(step, self._k), 0)
+        updated = ops.HyperMap()(ops.partial(_lookahead_update, sync, self._alpha),
+                                 self.optimizer.parameters, self.slow_weights)
+        return ops.depend(done, updated)
+

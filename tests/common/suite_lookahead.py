@@ -1,0 +1,128 @@
+"""Shared tests of mindspore_radam.Lookahead against a float64 reference (Lookahead around the
+reference RAdam, or around a reference SGD for a MindSpore experimental optimizer)."""
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore.experimental import optim
+
+from mindspore_radam import Lookahead, lr_scheduler
+from tests.common.configs import make_arrays, make_params
+from tests.common.harness import MODES, make_stepper, snapshot
+from tests.common.reference import ReferenceLookahead, ReferenceRAdam, ReferenceSGD
+from tests.common.suite import IMPLEMENTATIONS, grad_sequence, make_radam
+
+# The experimental optimizers reject zero-size parameters (RAdam's own suite covers them).
+SHAPES = ((4, 3), (7,), (), (2, 3, 2))
+INNERS = tuple(f"radam_{name}" for name in IMPLEMENTATIONS) + ("experimental_sgd",)
+
+
+def build(inner, arrays, k, alpha, lr=0.01):
+    """(Lookahead, its parameters, the float64 reference) for one inner optimizer."""
+    params = make_params(arrays)
+    if inner == "experimental_sgd":
+        optimizer = optim.SGD(params, lr=lr, momentum=0.9)
+        reference = ReferenceSGD(arrays, lr=lr, momentum=0.9)
+    else:
+        optimizer = make_radam([{"params": params[:2]}, {"params": params[2:], "weight_decay": 0.1}],
+                               inner.removeprefix("radam_"), lr=lr)
+        reference = ReferenceRAdam([dict(params=arrays[:2], lr=lr), dict(params=arrays[2:], lr=lr, weight_decay=0.1)])
+    return Lookahead(optimizer, k=k, alpha=alpha), params, ReferenceLookahead(reference, k, alpha)
+
+
+def assert_close(params, reference, context):
+    for i, (param, want) in enumerate(zip(params, reference.params, strict=True)):
+        np.testing.assert_allclose(param.asnumpy(), want, rtol=1e-5, atol=1e-6, err_msg=f"{context}: parameter {i}")
+
+
+@pytest.mark.parametrize("k, alpha", [(5, 0.5), (3, 0.8)])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("inner", INNERS)
+def test_lookahead_matches_reference_every_step(inner, mode, k, alpha):
+    arrays = make_arrays(31, SHAPES)
+    lookahead, params, reference = build(inner, arrays, k, alpha)
+    step = make_stepper(mode, lookahead)
+    for t, grads in enumerate(grad_sequence(32, steps=16, shapes=SHAPES), start=1):
+        step(grads)
+        reference.step(grads)
+        assert_close(params, reference, f"{inner}, {mode}, k={k}, alpha={alpha}, step {t}")
+        for slow, want in zip(lookahead.slow_weights, reference.slow, strict=True):
+            np.testing.assert_allclose(slow.asnumpy(), want, rtol=1e-5, atol=1e-6, err_msg=f"slow weights, step {t}")
+    assert int(lookahead.lookahead_step.asnumpy()) == 16
+
+
+@pytest.mark.parametrize("mode", ("pynative", "jit"))
+def test_schedulers_drive_lookahead_and_its_inner_optimizer(mode):
+    """A scheduler built on the wrapper changes the wrapped optimizer's rates (they are shared)."""
+    arrays = make_arrays(33, SHAPES)
+    lookahead, params, reference = build("radam_hypermap", arrays, 4, 0.5, lr=0.02)
+    assert lookahead.lrs is lookahead.optimizer.lrs
+    scheduler = lr_scheduler.WarmupCosineLR(lookahead, warmup_steps=3, total_steps=12)
+    step = make_stepper(mode, lookahead, then=scheduler.step)
+    seen = set()
+    for t, grads in enumerate(grad_sequence(34, steps=12, shapes=SHAPES), start=1):
+        lrs = [float(lr.asnumpy()) for lr in lookahead.optimizer.lrs]
+        seen.add(tuple(lrs))
+        step(grads)
+        reference.step(grads, lrs=lrs)
+        assert_close(params, reference, f"{mode}, step {t}")
+    assert len(seen) > 5
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lookahead_checkpoint_resume_is_bit_identical(mode, tmp_path):
+    grads = grad_sequence(36, steps=14, shapes=SHAPES)
+
+    def fresh():
+        lookahead, params, _ = build("radam_hypermap", make_arrays(35, SHAPES), 5, 0.5)
+        return lookahead, params, make_stepper(mode, lookahead)
+
+    lookahead, params, step = fresh()
+    for g in grads:
+        step(g)
+    uninterrupted = snapshot(lookahead)
+
+    lookahead, params, step = fresh()
+    for g in grads[:7]:  # mid-cycle: the next sync is at step 10
+        step(g)
+    path = str(tmp_path / "ranger.ckpt")
+    ms.save_checkpoint(lookahead, path)
+    lookahead, params, step = fresh()
+    not_loaded, _ = ms.load_param_into_net(lookahead, ms.load_checkpoint(path))
+    assert not not_loaded
+    assert int(lookahead.lookahead_step.asnumpy()) == 7
+    for g in grads[7:]:
+        step(g)
+    resumed = snapshot(lookahead)
+    assert {"lookahead_step", "lookahead_slow.p0", "exp_avg.p0", "step.group_1"} <= set(resumed)
+    for name, value in uninterrupted.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+
+
+def test_lookahead_add_param_group_gets_slow_weights():
+    arrays = make_arrays(37, SHAPES)
+    lookahead, params, _ = build("radam_hypermap", arrays[:3], 2, 0.5)
+    extra = make_params(arrays[3:], prefix="q")
+    lookahead.add_param_group({"params": extra, "lr": 0.05})
+    assert [p.name for p in lookahead.slow_weights] == [f"lookahead_slow.{p.name}" for p in params + extra]
+    assert len(lookahead.param_groups) == 3 and lookahead.parameters is lookahead.optimizer.parameters
+    np.testing.assert_array_equal(lookahead.slow_weights[-1].asnumpy(), arrays[-1])
+
+
+LOOKAHEAD_BAD_INPUTS = (
+    (dict(k=0), ValueError, r"Lookahead: k must be >= 1"),
+    (dict(k=2.0), TypeError, r"Lookahead: k must be an int"),
+    (dict(alpha=1.5), ValueError, r"Lookahead: alpha must be in \[0.0, 1.0\]"),
+    (dict(alpha="0.5"), TypeError, r"Lookahead: alpha must be a real number"),
+    (dict(optimizer=[]), TypeError, r"Lookahead: optimizer must be a mindspore.experimental.optim.Optimizer"),
+)
+
+
+@pytest.mark.parametrize("index", range(len(LOOKAHEAD_BAD_INPUTS)))
+def test_bad_lookahead_arguments_raise_before_anything_changes(index):
+    kwargs, error, pattern = LOOKAHEAD_BAD_INPUTS[index]
+    params = make_params(make_arrays(38, SHAPES))
+    optimizer = optim.SGD(params, lr=0.1)
+    before = snapshot(optimizer)
+    with pytest.raises(error, match=pattern):
+        Lookahead(**{"optimizer": optimizer, **kwargs})
+    assert snapshot(optimizer).keys() == before.keys()
