@@ -7,7 +7,7 @@ fails to load, `available()` is False and `unavailable_reason()` keeps the origi
 import glob
 import os
 
-from mindspore import ops
+from mindspore import Tensor, ops
 import mindspore.common.dtype as mstype
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -59,10 +59,15 @@ def reset():
     _state.update(op=None, reason=None)
 
 
-def fused_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options):
+_ALWAYS = Tensor(True, mstype.bool_)
+
+
+def fused_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None):
     """Fused implementation: one kernel call increments the step, computes the scalars and updates
-    the whole group in one pass (float32, CPU). Same signature and arithmetic as
-    :func:`mindspore_radam.functional.hypermap_radam`; `options` is not needed here.
+    the whole group in one pass (float32, CPU), or changes nothing when `finite` is False. Same
+    signature and arithmetic as :func:`mindspore_radam.functional.hypermap_radam`; `options` is
+    not needed here.
     """
-    inputs = (step, lr, hyper) + params + grads + exp_avg + exp_avg_sq
+    finite = _ALWAYS if finite is None else ops.reshape(finite, ())
+    inputs = (step, lr, hyper, finite) + params + grads + exp_avg + exp_avg_sq
     return ops.depend(True, _state["op"](*inputs))

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from mindspore import Parameter, Tensor, ops
+import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
 HYPERPARAMETERS = (
@@ -323,3 +324,18 @@ def check_lookahead(optimizer, k, alpha):
                         f"(mindspore_radam.RAdam is one), but got {type(optimizer).__name__}")
     _count("Lookahead: k", k, 1)
     _fraction("Lookahead: alpha", alpha, 0.0, 1.0, closed=True)
+
+
+def check_grads_finite(flag):
+    """The optional ``grads_finite`` input of an optimizer call: None or a one-element bool Tensor.
+
+    Runs in Python (PyNative) and at compile time in graph code, where dtype and shape are constants.
+    """
+    if flag is None:
+        return
+    if not isinstance(flag, Tensor):
+        raise TypeError(f"grads_finite must be None or a bool Tensor (e.g. mindspore.amp.all_finite(grads)), "
+                        f"but got {type(flag).__name__}")
+    if flag.dtype != mstype.bool_ or flag.size != 1:
+        raise TypeError(f"grads_finite must be a bool Tensor with one element, but got dtype {flag.dtype} "
+                        f"and shape {flag.shape}")

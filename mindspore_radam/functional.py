@@ -12,13 +12,16 @@ Per element, with the group's scalars from :func:`mindspore_radam.schedule.radam
     \theta &\leftarrow \theta - \begin{cases}
         adaptive\_step \cdot m / (\sqrt{v} + \epsilon) & \text{if } rect \\
         sgd\_step \cdot m & \text{otherwise}
-    \end{cases}
+    \end{cases} \\
+    (\theta, m, v) &\leftarrow (\theta, m, v) \text{ as they were, if } \lnot finite
     \end{aligned}
 
 ``adaptive_step = lr r_t sqrt(bc2)/bc1`` and ``sgd_step = lr/bc1`` (0 when
 ``degenerated_to_sgd`` is off) carry the bias corrections, so the last line is
 ``torch.optim.RAdam``'s ``theta -= lr * m/bc1 * r_t * sqrt(bc2)/(sqrt(v)+eps)``
-(or ``theta -= lr * m/bc1``). The branch is a ``select`` on data.
+(or ``theta -= lr * m/bc1``). The branch is a ``select`` on data. `finite` is the optional
+``grads_finite`` flag of a loss-scaled train step: when it is False the step changes nothing, step
+count included (three more ``select``s per tensor, only when the flag is given).
 
 Every implementation (see :mod:`mindspore_radam.dispatch`) takes the same keyword-only signature
 as :func:`hypermap_radam`, and computes the group's scalars once per step.
@@ -32,10 +35,10 @@ _radam_update = ops.MultitypeFuncGraph("radam_update")
 
 
 @_radam_update.register("Bool", "Bool", "Number", "Number", "Number", "Number", "Number",
-                        "Tensor", "Tensor", "Tensor", "Tensor",
+                        "Tensor", "Tensor", "Tensor", "Tensor", "Bool", "Tensor",
                         "Tensor", "Tensor", "Tensor", "Tensor")
 def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1, one_minus_beta2,
-                         eps, decay, rect, adaptive_step, sgd_step,
+                         eps, decay, rect, adaptive_step, sgd_step, gated, finite,
                          param, grad, exp_avg, exp_avg_sq):
     """One tensor's RAdam update, in place; the lines match the module docstring."""
     dtype = param.dtype
@@ -52,6 +55,10 @@ def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta2, 
     rectified = ops.cast(adaptive_step, dtype) * m / (ops.sqrt(v) + eps)
     unrectified = ops.cast(sgd_step, dtype) * m
     theta = theta - ops.select(rect, rectified, unrectified)
+    if gated:
+        m = ops.select(finite, m, exp_avg)
+        v = ops.select(finite, v, exp_avg_sq)
+        theta = ops.select(finite, theta, param)
     ops.assign(exp_avg, m)
     ops.assign(exp_avg_sq, v)
     ops.assign(param, theta)
@@ -80,7 +87,10 @@ def group_hyper(options):
     return Tensor([float(value) for value in options], mstype.float64)
 
 
-def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options):
+_ALWAYS = Tensor(True, mstype.bool_)
+
+
+def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None):
     """Portable implementation of one group's step: the scalars once, then ``HyperMap`` of the
     per-tensor update.
 
@@ -92,19 +102,23 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
         lr (Tensor): the group's learning rate.
         hyper (Tensor): float64 ``HYPER_FIELDS`` of the group (:func:`group_hyper`).
         options (tuple): the same values as Python numbers (:func:`group_options`).
+        finite (Optional[Tensor]): a 0-d bool Tensor; False makes the step change nothing (step
+            count included). None: always step.
 
     Returns:
         True, once every update is done (use it with ``ops.depend``).
     """
     _, beta2, _, weight_decay, eps, one_minus_beta1, one_minus_beta2, maximize, decoupled_weight_decay, \
         degenerated_to_sgd = options
-    step = ops.assign_add(step, Tensor(1, mstype.int64))
+    gated = finite is not None
+    finite = ops.reshape(finite, ()) if gated else _ALWAYS
+    step = ops.assign_add(step, ops.cast(finite, mstype.int64))
     _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
         step, lr, hyper[0], hyper[1], hyper[2], degenerated_to_sgd)
     decay = float64(1.0) - ops.cast(lr, mstype.float64) * hyper[3]
     updated = ops.HyperMap()(
         ops.partial(_radam_update, maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1,
-                    one_minus_beta2, eps, decay, rect, adaptive_step, sgd_step),
+                    one_minus_beta2, eps, decay, rect, adaptive_step, sgd_step, gated, finite),
         params, grads, exp_avg, exp_avg_sq)
     # One bool whatever the group's size, so graph code can chain groups of different sizes.
     return ops.depend(True, updated)

@@ -84,6 +84,10 @@ class RAdam(Optimizer):
     Inputs:
         - **gradients** (tuple[Tensor]) - one gradient per Parameter, in ``optimizer.parameters``
           order, e.g. from ``mindspore.value_and_grad(fn, None, optimizer.parameters)``.
+        - **grads_finite** (Tensor, optional) - a bool Tensor with one element, e.g.
+          ``mindspore.amp.all_finite(grads)`` in a loss-scaled train step. When it is False the
+          call changes nothing: parameters, moments and step counts stay bit-identical, with no
+          host round trip and no control flow. Default: ``None`` (always step).
 
     Raises:
         TypeError: if an argument has the wrong type.
@@ -172,21 +176,22 @@ class RAdam(Optimizer):
             groups.append(view)
         return {"state": state, "param_groups": groups}
 
-    def construct(self, gradients):
+    def construct(self, gradients, grads_finite=None):
         _validation.check_gradients(gradients, self._expected_grads, self._names)
+        _validation.check_grads_finite(grads_finite)
         if _in_graph() or ms.get_context("mode") == ms.GRAPH_MODE:  # @jit.cond: True
-            return self._step(gradients)
+            return self._step(gradients, grads_finite)
         if self._all_fused:
             # PyNative: one eager kernel launch per group costs far less than launching a graph.
-            return self._update_groups(gradients)
-        return self._step(gradients)
+            return self._update_groups(gradients, grads_finite)
+        return self._step(gradients, grads_finite)
 
     @jit(backend="ms_backend")
-    def _step(self, gradients):
+    def _step(self, gradients, grads_finite):
         """`_update_groups` compiled as one graph in PyNative, and inlined in graph mode."""
-        return self._update_groups(gradients)
+        return self._update_groups(gradients, grads_finite)
 
-    def _update_groups(self, gradients):
+    def _update_groups(self, gradients, grads_finite):
         """Every group's step, each by its implementation."""
         done = True
         for group_id, group in enumerate(self.param_groups):
@@ -198,6 +203,6 @@ class RAdam(Optimizer):
             updated = update(params=self.parameters[start:end], grads=gradients[start:end],
                              exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
                              step=self.steps[group_id], lr=lr, hyper=self._hyper[group_id],
-                             options=self._options[group_id])
+                             options=self._options[group_id], finite=grads_finite)
             done = ops.depend(done, updated)
         return done

@@ -10,6 +10,7 @@
 //
 // Inputs:  step (int64, 1 element, incremented in place), lr (float32, 1 element),
 //          hyper (float64[kHyperSize], mindspore_radam.functional.HYPER_FIELDS),
+//          finite (bool, 1 element: false skips the step, leaving everything as it was),
 //          then N params, N grads, N exp_avg, N exp_avg_sq (float32).
 // Output:  a float32[1] dummy that ties the op into the graph.
 #include <cmath>
@@ -107,15 +108,18 @@ extern "C" int RAdamFusedStep(int nparam, void **params, int *ndims, int64_t **s
                               void *stream, void *extra) {
   (void)stream;
   (void)extra;
-  constexpr int kFirstTensor = 3;  // step, lr, hyper
+  constexpr int kFirstTensor = 4;  // step, lr, hyper, finite
   const int n_inputs = nparam - 1;  // the last one is the output
   if (n_inputs < kFirstTensor || (n_inputs - kFirstTensor) % 4 != 0) return 1;
   if (std::strcmp(dtypes[0], "int64") != 0 || NumElements(ndims[0], shapes[0]) != 1) return 2;
   if (std::strcmp(dtypes[1], "float32") != 0 || NumElements(ndims[1], shapes[1]) != 1) return 3;
   if (std::strcmp(dtypes[2], "float64") != 0 || NumElements(ndims[2], shapes[2]) != kHyperSize) return 4;
+  if (std::strcmp(dtypes[3], "bool") != 0 || NumElements(ndims[3], shapes[3]) != 1) return 6;
   for (int k = kFirstTensor; k < n_inputs; ++k) {
     if (std::strcmp(dtypes[k], "float32") != 0) return 5;
   }
+  static_cast<float *>(params[nparam - 1])[0] = 0.0f;
+  if (!*static_cast<const bool *>(params[3])) return 0;  // a skipped step: nothing changes
   int64_t *step = static_cast<int64_t *>(params[0]);
   const double *h = static_cast<const double *>(params[2]);
   *step += 1;
@@ -127,6 +131,5 @@ extern "C" int RAdamFusedStep(int nparam, void **params, int *ndims, int64_t **s
     update(s, h, static_cast<float *>(params[p]), static_cast<const float *>(params[g]),
            static_cast<float *>(params[m]), static_cast<float *>(params[v]), NumElements(ndims[p], shapes[p]));
   }
-  static_cast<float *>(params[nparam - 1])[0] = 0.0f;
   return 0;
 }
