@@ -62,11 +62,11 @@ def reset():
 _ALWAYS = Tensor(True, mstype.bool_)
 
 
-def fused_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None):
+def fused_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None, kahan_comp=None):
     """Fused implementation: one kernel call increments the step, computes the scalars and updates
     the whole group in one pass (float32, CPU), or changes nothing when `finite` is False. Same
     signature and arithmetic as :func:`mindspore_radam.functional.hypermap_radam`; `options` is
-    not needed here.
+    not needed here, and `kahan_comp` is always None (dispatch never picks this with Kahan).
     """
     finite = _ALWAYS if finite is None else ops.reshape(finite, ())
     inputs = (step, lr, hyper, finite) + params + grads + exp_avg + exp_avg_sq

@@ -339,3 +339,13 @@ def check_grads_finite(flag):
     if flag.dtype != mstype.bool_ or flag.size != 1:
         raise TypeError(f"grads_finite must be a bool Tensor with one element, but got dtype {flag.dtype} "
                         f"and shape {flag.shape}")
+
+
+def check_state_dtype(value):
+    """``state_dtype``: None (float32 state for half-precision parameters) or "param"."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"state_dtype must be None or 'param', but got {value!r} of type {type(value).__name__}")
+    if value not in (None, "param"):
+        raise ValueError(f"state_dtype must be None (float32 state for float16/bfloat16 parameters) or 'param' "
+                         f"(the parameter's dtype), but got {value!r}")
+    return value

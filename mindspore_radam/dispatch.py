@@ -5,11 +5,13 @@ All implementations take one keyword-only signature (see
 
 - ``"fused"``: the C++ kernel (:mod:`mindspore_radam._fused`), one pass over memory per group.
   CPU and float32 parameters only.
-- ``"hypermap"``: ``HyperMap`` of the per-tensor update; portable (CPU, GPU, Ascend, any float dtype).
+- ``"hypermap"``: ``HyperMap`` of the per-tensor update; portable (CPU, GPU, Ascend, any float
+  dtype, Kahan summation).
 
 ``RAdam(fused=None)`` (the default) and ``fused=False`` use ``"hypermap"``. ``fused=True`` demands
 the kernel for every group and raises ``RuntimeError`` with the reason when it can't run (not CPU,
-a non-float32 parameter, or the library missing or failing to load, with an install hint).
+a non-float32 parameter, ``kahan_summation=True``, or the library missing or failing to load, with
+an install hint).
 
 Why the kernel is opt-in: alone, an optimizer step with it is 2-5x faster than the built-in
 (scripts/benchmark.py), but inside a ``value_and_grad`` train step on MindSpore 2.10 CPU the AOT
@@ -25,8 +27,10 @@ from mindspore_radam.functional import hypermap_radam
 IMPLEMENTATIONS = {"fused": _fused.fused_radam, "hypermap": hypermap_radam}
 
 
-def _fused_blocker(params, device_target):
+def _fused_blocker(params, device_target, kahan):
     """Why the kernel can't run this group, or None."""
+    if kahan:
+        return "the fused kernel has no Kahan summation (kahan_summation=True)"
     if device_target != "CPU":
         return f"the fused kernel runs on CPU; the device is {device_target}"
     for param in params:
@@ -37,11 +41,11 @@ def _fused_blocker(params, device_target):
     return None
 
 
-def select_implementation(fused, params, device_target=None):
+def select_implementation(fused, params, device_target=None, kahan=False):
     """The implementation name for a group of `params` under the `fused` option (None/True/False)."""
     if not fused:
         return "hypermap"
-    blocker = _fused_blocker(params, device_target or ms.get_context("device_target"))
+    blocker = _fused_blocker(params, device_target or ms.get_context("device_target"), kahan)
     if blocker is not None:
         raise RuntimeError(f"fused=True, but {blocker}"
                            + (f"; {_fused.INSTALL_HINT}" if not _fused.available() else ""))

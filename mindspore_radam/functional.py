@@ -34,34 +34,80 @@ from mindspore_radam.schedule import float64, radam_scalars
 _radam_update = ops.MultitypeFuncGraph("radam_update")
 
 
-@_radam_update.register("Bool", "Bool", "Number", "Number", "Number", "Number", "Number",
-                        "Tensor", "Tensor", "Tensor", "Tensor", "Bool", "Tensor",
-                        "Tensor", "Tensor", "Tensor", "Tensor")
-def _radam_update_tensor(maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1, one_minus_beta2,
-                         eps, decay, rect, adaptive_step, sgd_step, gated, finite,
-                         param, grad, exp_avg, exp_avg_sq):
-    """One tensor's RAdam update, in place; the lines match the module docstring."""
-    dtype = param.dtype
-    theta = param
+_LOW_PRECISION = (mstype.float16, mstype.bfloat16)
+
+
+def compute_dtype(dtype):
+    """The dtype a parameter's update is computed in: float32 for float16/bfloat16, else its own."""
+    return mstype.float32 if dtype in _LOW_PRECISION else dtype
+
+
+def _write(target, value):
+    """``target <- value`` rounded to target's dtype (``Assign`` has no bfloat16 CPU kernel; ``copy_`` has)."""
+    value = ops.cast(value, target.dtype)
+    if target.dtype == mstype.bfloat16:
+        return target.copy_(value)
+    return ops.assign(target, value)
+
+
+def _new_values(maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1, one_minus_beta2,
+                eps, decay, rect, adaptive_step, sgd_step, param, grad, exp_avg, exp_avg_sq):
+    """(theta, theta_next, m, v) of one tensor in its compute dtype; the lines match the module docstring."""
+    dtype = compute_dtype(param.dtype)
+    theta = ops.cast(param, dtype)
+    grad = ops.cast(grad, dtype)
+    exp_avg = ops.cast(exp_avg, dtype)
+    exp_avg_sq = ops.cast(exp_avg_sq, dtype)
+    theta_next = theta
     if maximize:
         grad = -grad
     if weight_decay != 0.0:
         if decoupled_weight_decay:
-            theta = theta * ops.cast(decay, dtype)
+            theta_next = theta_next * ops.cast(decay, dtype)
         else:
-            grad = grad + weight_decay * theta
+            grad = grad + weight_decay * theta_next
     m = exp_avg + one_minus_beta1 * (grad - exp_avg)
     v = beta2 * exp_avg_sq + one_minus_beta2 * (grad * grad)
     rectified = ops.cast(adaptive_step, dtype) * m / (ops.sqrt(v) + eps)
     unrectified = ops.cast(sgd_step, dtype) * m
-    theta = theta - ops.select(rect, rectified, unrectified)
+    theta_next = theta_next - ops.select(rect, rectified, unrectified)
+    return theta, theta_next, m, v
+
+
+@_radam_update.register("Tuple", "Bool", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor")
+def _radam_update_tensor(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq):
+    """One tensor's RAdam update, in place; `scalars` are `_new_values`' leading arguments."""
+    theta, theta_next, m, v = _new_values(*scalars, param, grad, exp_avg, exp_avg_sq)
     if gated:
-        m = ops.select(finite, m, exp_avg)
-        v = ops.select(finite, v, exp_avg_sq)
-        theta = ops.select(finite, theta, param)
-    ops.assign(exp_avg, m)
-    ops.assign(exp_avg_sq, v)
-    ops.assign(param, theta)
+        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))
+        v = ops.select(finite, v, ops.cast(exp_avg_sq, v.dtype))
+        theta_next = ops.select(finite, theta_next, theta)
+    _write(exp_avg, m)
+    _write(exp_avg_sq, v)
+    _write(param, theta_next)
+    return True
+
+
+@_radam_update.register("Tuple", "Bool", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor")
+def _radam_update_kahan(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq, kahan_comp):
+    """As `_radam_update_tensor`, with Kahan-compensated parameter writes: `kahan_comp` (in the
+    parameter's dtype) carries what rounding into the parameter lost, and is added back next step::
+
+        c = comp + (theta_next - theta);  param = round(theta + c);  comp = round(c - (param - theta))
+    """
+    theta, theta_next, m, v = _new_values(*scalars, param, grad, exp_avg, exp_avg_sq)
+    compensated = ops.cast(kahan_comp, theta.dtype) + (theta_next - theta)
+    rounded = ops.cast(ops.cast(theta + compensated, param.dtype), theta.dtype)
+    comp_next = compensated - (rounded - theta)
+    if gated:
+        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))
+        v = ops.select(finite, v, ops.cast(exp_avg_sq, v.dtype))
+        rounded = ops.select(finite, rounded, theta)
+        comp_next = ops.select(finite, comp_next, ops.cast(kahan_comp, theta.dtype))
+    _write(exp_avg, m)
+    _write(exp_avg_sq, v)
+    _write(param, rounded)
+    _write(kahan_comp, comp_next)
     return True
 
 
@@ -90,7 +136,8 @@ def group_hyper(options):
 _ALWAYS = Tensor(True, mstype.bool_)
 
 
-def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None):
+def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None,
+                   kahan_comp=None):
     """Portable implementation of one group's step: the scalars once, then ``HyperMap`` of the
     per-tensor update.
 
@@ -104,6 +151,8 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
         options (tuple): the same values as Python numbers (:func:`group_options`).
         finite (Optional[Tensor]): a 0-d bool Tensor; False makes the step change nothing (step
             count included). None: always step.
+        kahan_comp (Optional[tuple[Tensor]]): Kahan compensation buffers, one per parameter in its
+            dtype; None: plain writes.
 
     Returns:
         True, once every update is done (use it with ``ops.depend``).
@@ -116,9 +165,12 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
     _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
         step, lr, hyper[0], hyper[1], hyper[2], degenerated_to_sgd)
     decay = float64(1.0) - ops.cast(lr, mstype.float64) * hyper[3]
-    updated = ops.HyperMap()(
-        ops.partial(_radam_update, maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1,
-                    one_minus_beta2, eps, decay, rect, adaptive_step, sgd_step, gated, finite),
-        params, grads, exp_avg, exp_avg_sq)
+    scalars = (maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1, one_minus_beta2, eps,
+               decay, rect, adaptive_step, sgd_step)
+    update = ops.partial(_radam_update, scalars, gated, finite)
+    if kahan_comp is None:
+        updated = ops.HyperMap()(update, params, grads, exp_avg, exp_avg_sq)
+    else:
+        updated = ops.HyperMap()(update, params, grads, exp_avg, exp_avg_sq, kahan_comp)
     # One bool whatever the group's size, so graph code can chain groups of different sizes.
     return ops.depend(True, updated)

@@ -7,7 +7,7 @@ from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.functional import group_hyper, group_options
+from mindspore_radam.functional import compute_dtype, group_hyper, group_options
 
 
 def _graph_marker():
@@ -25,10 +25,11 @@ def _in_graph():
     return _is_graph_constant(_graph_marker)
 
 
-def _zeros_like(params, prefix):
-    """Named zero state for `params` (``ParameterTuple.clone`` rejects zero-size parameters)."""
-    return ParameterTuple(Parameter(ops.zeros(p.shape, p.dtype), name=f"{prefix}.{p.name}", requires_grad=False)
-                          for p in params)
+def _zeros_like(params, prefix, dtype_of=lambda dtype: dtype):
+    """Named zero state for `params`, of dtype ``dtype_of(param.dtype)`` (``ParameterTuple.clone``
+    rejects zero-size parameters)."""
+    return ParameterTuple(Parameter(ops.zeros(p.shape, dtype_of(p.dtype)), name=f"{prefix}.{p.name}",
+                                    requires_grad=False) for p in params)
 
 
 class RAdam(Optimizer):
@@ -76,6 +77,14 @@ class RAdam(Optimizer):
         degenerated_to_sgd (bool): take an SGD-with-momentum step while :math:`\rho_t \le`
             ``threshold`` (as torch and the paper's code do); if ``False``, the parameters stay
             unchanged on those steps while the moments still advance. Default: ``True``.
+        state_dtype (Optional[str]): the dtype of ``exp_avg``/``exp_avg_sq``. ``None``: float32 for
+            float16/bfloat16 parameters, the parameter's dtype otherwise; ``"param"``: always the
+            parameter's dtype, which halves the state of half-precision parameters at the cost of
+            precision. Updates are computed in float32 for half-precision parameters either way,
+            then rounded into the parameter. Default: ``None``.
+        kahan_summation (bool): keep a Kahan compensation buffer per parameter (``kahan_comp.*``, in
+            the parameter's dtype) that carries what rounding the update into the parameter lost,
+            so small updates to bfloat16/float16 parameters are not dropped. Default: ``False``.
         fused (Optional[bool]): ``True`` runs every group with the fused C++ kernel (CPU, float32)
             and raises ``RuntimeError`` with the reason if it can't run; ``None`` and ``False`` use
             the portable ``HyperMap`` path (:mod:`mindspore_radam.dispatch` says why the kernel is
@@ -100,24 +109,32 @@ class RAdam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, *, maximize=False, threshold=5.0,
-                 degenerated_to_sgd=True, fused=None):
+                 degenerated_to_sgd=True, state_dtype=None, kahan_summation=False, fused=None):
         defaults = _validation.check_hyperparameters(dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
             threshold=threshold, degenerated_to_sgd=degenerated_to_sgd))
         groups = _validation.check_param_groups(params)
+        self._state_dtype = _validation.check_state_dtype(state_dtype)
+        self._kahan = _validation.check_flag(kahan_summation, "kahan_summation")
         self._fused = _validation.check_fused(fused)
-        implementations = [select_implementation(self._fused, group["params"]) for group in groups]
+        implementations = [select_implementation(self._fused, group["params"], kahan=self._kahan)
+                           for group in groups]
         self._state_ready = False
         super().__init__(groups, defaults)
         self.implementations = implementations
         # Registered, so the learning rates a scheduler set are saved in checkpoints too.
         self.lrs = ParameterTuple(self.lrs)
-        self.exp_avg = _zeros_like(self.parameters, "exp_avg")
-        self.exp_avg_sq = _zeros_like(self.parameters, "exp_avg_sq")
+        self.exp_avg = self._new_state(self.parameters, "exp_avg")
+        self.exp_avg_sq = self._new_state(self.parameters, "exp_avg_sq")
+        self.kahan_comp = _zeros_like(self.parameters if self._kahan else (), "kahan_comp")
         self.steps = ParameterTuple([self._new_step(i) for i in range(len(self.param_groups))])
         self._refresh_metadata()
         self._state_ready = True
+
+    def _new_state(self, params, prefix):
+        dtype_of = (lambda dtype: dtype) if self._state_dtype == "param" else compute_dtype
+        return _zeros_like(params, prefix, dtype_of)
 
     @staticmethod
     def _new_step(group_id):
@@ -144,14 +161,16 @@ class RAdam(Optimizer):
         if not self._state_ready:
             super().add_param_group(group)
             return
-        implementation = select_implementation(self._fused, group["params"])
+        implementation = select_implementation(self._fused, group["params"], kahan=self._kahan)
         self.implementations = self.implementations + [implementation]
         self.lrs = list(self.lrs)  # the base class appends to it
         super().add_param_group(group)
         self.lrs = ParameterTuple(self.lrs)
         self.parameters = ParameterTuple(tuple(self.parameters))
-        self.exp_avg = ParameterTuple(self.exp_avg + _zeros_like(group["params"], "exp_avg"))
-        self.exp_avg_sq = ParameterTuple(self.exp_avg_sq + _zeros_like(group["params"], "exp_avg_sq"))
+        self.exp_avg = ParameterTuple(self.exp_avg + self._new_state(group["params"], "exp_avg"))
+        self.exp_avg_sq = ParameterTuple(self.exp_avg_sq + self._new_state(group["params"], "exp_avg_sq"))
+        if self._kahan:
+            self.kahan_comp = ParameterTuple(self.kahan_comp + _zeros_like(group["params"], "kahan_comp"))
         self.steps = ParameterTuple(self.steps + (self._new_step(len(self.param_groups) - 1),))
         self._refresh_metadata()
 
@@ -159,7 +178,8 @@ class RAdam(Optimizer):
         """A torch-style view of the state, for inspection.
 
         Returns ``{"state": {i: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups": [...]}`` where
-        ``i`` indexes ``optimizer.parameters``, ``exp_avg``/``exp_avg_sq`` are the state Parameters
+        ``i`` indexes ``optimizer.parameters``, ``exp_avg``/``exp_avg_sq`` (and ``kahan_comp`` with
+        Kahan summation) are the state Parameters
         themselves (not copies), ``step`` is the group's count as an int, and each group lists its
         hyperparameters (``lr`` as a float), its parameter indices and its implementation. To save
         or restore state, use ``mindspore.save_checkpoint``/``load_checkpoint`` on the optimizer.
@@ -170,6 +190,8 @@ class RAdam(Optimizer):
             step = int(self.steps[group_id].asnumpy())
             for index in indices:
                 state[index] = {"step": step, "exp_avg": self.exp_avg[index], "exp_avg_sq": self.exp_avg_sq[index]}
+                if self._kahan:
+                    state[index]["kahan_comp"] = self.kahan_comp[index]
             view = {key: value for key, value in group.items() if key not in ("params", "lr", "initial_lr")}
             view.update(lr=float(self.lrs[group_id].asnumpy()), params=indices,
                         implementation=self.implementations[group_id])
@@ -203,6 +225,7 @@ class RAdam(Optimizer):
             updated = update(params=self.parameters[start:end], grads=gradients[start:end],
                              exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
                              step=self.steps[group_id], lr=lr, hyper=self._hyper[group_id],
-                             options=self._options[group_id], finite=grads_finite)
+                             options=self._options[group_id], finite=grads_finite,
+                             kahan_comp=self.kahan_comp[start:end] if self._kahan else None)
             done = ops.depend(done, updated)
         return done

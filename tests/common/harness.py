@@ -1,7 +1,8 @@
 """Drivers shared by the suites: run an optimizer in one of the three execution modes."""
 import numpy as np
 import mindspore as ms
-from mindspore import Tensor
+from mindspore import Tensor, ops
+import mindspore.common.dtype as mstype
 
 MODES = ("pynative", "graph", "jit")
 
@@ -10,18 +11,24 @@ def set_mode(mode):
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
 
 
-def make_stepper(mode, optimizer, then=None):
+def make_stepper(mode, optimizer, then=None, half=None):
     """Returns step(grad_arrays) that applies one optimizer step in `mode`, then calls `then()`
-    (e.g. ``scheduler.step``) if given.
+    (e.g. ``scheduler.step``) if given. `half` (a MindSpore dtype): the gradients' dtype, for
+    half-precision parameters.
 
     pynative / graph: ``optimizer(grads)`` called directly in that context mode.
     jit: a ``value_and_grad`` train step under ``@mindspore.jit`` whose loss is
     ``sum(p * g)``, so the gradient reaching the optimizer is exactly ``g``; `then` runs inside it.
     """
     set_mode(mode)
+
+    def tensor(array):
+        value = Tensor(np.asarray(array, np.float32))
+        return value if half is None else value.astype(half)
+
     if mode in ("pynative", "graph"):
         def step(grads):
-            optimizer(ms.mutable(tuple(Tensor(g) for g in grads)))
+            optimizer(ms.mutable(tuple(tensor(g) for g in grads)))
             if then is not None:
                 then()
         return step
@@ -31,7 +38,7 @@ def make_stepper(mode, optimizer, then=None):
     def linear_loss(*targets):
         total = 0.0
         for param, target in zip(params, targets):
-            total = total + (param * target).sum()
+            total = total + (ops.cast(param, mstype.float32) * target).sum()
         return total
 
     grad_fn = ms.value_and_grad(linear_loss, None, params)
@@ -45,7 +52,7 @@ def make_stepper(mode, optimizer, then=None):
         return loss
 
     def step(grads):
-        train_step(*(Tensor(g) for g in grads))
+        train_step(*(Tensor(np.asarray(g, np.float32)) for g in grads))
     return step
 
 

@@ -111,3 +111,34 @@ class ReferenceLookahead:
                 group["params"] = [fast.pop(0) for _ in group["params"]]
         else:
             self.inner.params = fast
+
+
+def round_to(dtype, x):
+    """`x` rounded to nearest-even in `dtype` ("float16", "bfloat16", "float32"), back in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if dtype == "float16":
+        return x.astype(np.float16).astype(np.float64)
+    single = x.astype(np.float32)
+    if dtype == "float32":
+        return single.astype(np.float64)
+    assert dtype == "bfloat16", dtype
+    bits = np.atleast_1d(single).view(np.uint32).astype(np.uint64)
+    bits = (bits + np.uint64(0x7FFF) + ((bits >> np.uint64(16)) & np.uint64(1))) & np.uint64(0xFFFF0000)
+    return bits.astype(np.uint32).view(np.float32).astype(np.float64).reshape(x.shape)  # ties to even
+
+
+class RoundingReference(ReferenceRAdam):
+    """ReferenceRAdam whose parameters (and, optionally, moments) are stored in a low-precision
+    dtype: each step is computed in float64, then rounded into storage, as a half-precision run
+    computes in float32 and rounds into its parameters."""
+
+    def __init__(self, groups, param_dtype, state_dtype="float32"):
+        super().__init__(groups)
+        self.param_dtype, self.state_dtype = param_dtype, state_dtype
+
+    def step(self, grads, lrs=None):
+        super().step(grads, lrs)
+        for group in self.groups:
+            group["params"] = [round_to(self.param_dtype, p) for p in group["params"]]
+            group["m"] = [round_to(self.state_dtype, m) for m in group["m"]]
+            group["v"] = [round_to(self.state_dtype, v) for v in group["v"]]

@@ -401,3 +401,6 @@ def test_default_and_non_float32_groups_use_portable_path():
     with pytest.raises(RuntimeError, match=r"fused=True, but .*takes float32 parameters; 'half' is Float16"):
         RAdam(half, fused=True)
     assert RAdam(params, fused=False).implementations == ["hypermap"]
+    with pytest.raises(RuntimeError, match=r"fused=True, but the fused kernel has no Kahan summation"):
+        RAdam(params, fused=True, kahan_summation=True)
+    assert RAdam(params, kahan_summation=True).implementations == ["hypermap"]

@@ -1,0 +1,124 @@
+"""Shared tests of half-precision parameters: float16/bfloat16 against a float64 reference that
+rounds into the same storage dtypes (tolerances per dtype below), the state dtype option, Kahan
+summation (the bar: a 2,000-step bfloat16 quadratic tracks float32 at least 10x more closely with
+it), skipped steps and checkpoints with Kahan buffers."""
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Parameter, Tensor, ops
+import mindspore.common.dtype as mstype
+
+from mindspore_radam import RAdam
+from tests.common.configs import make_arrays
+from tests.common.harness import MODES, make_stepper
+from tests.common.reference import RoundingReference, round_to
+from tests.common.suite import grad_sequence
+
+DTYPES = {"float16": mstype.float16, "bfloat16": mstype.bfloat16}
+# Ours computes each step in float32 and rounds once into storage; the reference computes in
+# float64 and rounds. A rounding tie can fall differently, so parameters may differ by a couple of
+# units in the last place of the storage dtype: 2**-10 (float16) and 2**-7 (bfloat16), relative.
+TOLERANCES = {"float16": 2 * 2.0 ** -10, "bfloat16": 2 * 2.0 ** -7}
+SHAPES = ((4, 3), (7,), (), (0,), (2, 3, 2))
+
+
+def to_float(tensor):
+    return ops.cast(tensor, mstype.float32).asnumpy().astype(np.float64)
+
+
+def half_params(arrays, dtype):
+    return [Parameter(Tensor(a).astype(DTYPES[dtype]), name=f"h{i}") for i, a in enumerate(arrays)]
+
+
+@pytest.mark.parametrize("state_dtype", (None, "param"))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+def test_half_precision_matches_rounding_reference(dtype, mode, state_dtype):
+    arrays = [round_to(dtype, a) for a in make_arrays(51, SHAPES)]
+    params = half_params(arrays, dtype)
+    groups = [{"params": params[:2], "weight_decay": 0.1},
+              {"params": params[2:], "weight_decay": 0.1, "decoupled_weight_decay": True}]
+    optimizer = RAdam(groups, lr=0.01, state_dtype=state_dtype)
+    assert {str(m.dtype) for m in optimizer.exp_avg} == {"Float32" if state_dtype is None else str(params[0].dtype)}
+    reference = RoundingReference([dict(params=arrays[:2], lr=0.01, weight_decay=0.1),
+                                   dict(params=arrays[2:], lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
+                                  dtype, "float32" if state_dtype is None else dtype)
+    step = make_stepper(mode, optimizer, half=DTYPES[dtype])
+    tolerance = TOLERANCES[dtype]
+    for t, grads in enumerate(grad_sequence(52, steps=15, shapes=SHAPES), start=1):
+        grads = [round_to(dtype, g) for g in grads]
+        step(grads)
+        reference.step(grads)
+        for i, (param, want) in enumerate(zip(params, reference.params, strict=True)):
+            assert param.dtype == DTYPES[dtype]
+            np.testing.assert_allclose(to_float(param), want, rtol=tolerance, atol=tolerance,
+                                       err_msg=f"{dtype}, {mode}, state {state_dtype}: parameter {i}, step {t}")
+
+
+def quadratic_run(dtype, kahan, steps=2000, size=1000, lr=1e-3):
+    """RAdam on f(x) = sum(a (x - x*)^2) / 2 with `dtype` parameters; returns the trajectory."""
+    rng = np.random.default_rng(53)
+    start = round_to("bfloat16", rng.uniform(0.5, 2.0, size))  # representable in every dtype
+    curvature = Tensor(rng.uniform(0.5, 2.0, size).astype(np.float32))
+    target = Tensor(rng.uniform(-1.0, 1.0, size).astype(np.float32))
+    param = Parameter(Tensor(start.astype(np.float32)).astype(dtype), name="x")
+    optimizer = RAdam([param], lr=lr, kahan_summation=kahan)
+
+    @ms.jit
+    def train_step():
+        grad = curvature * (ops.cast(param, mstype.float32) - target)
+        return optimizer((ops.cast(grad, dtype),))
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    trajectory = []
+    for _ in range(steps):
+        train_step()
+        trajectory.append(to_float(param))
+    return np.array(trajectory)
+
+
+def test_kahan_summation_tracks_float32_ten_times_closer_on_bfloat16_quadratic():
+    exact = quadratic_run(mstype.float32, kahan=False)
+    plain = quadratic_run(mstype.bfloat16, kahan=False)
+    kahan = quadratic_run(mstype.bfloat16, kahan=True)
+    plain_error = np.abs(plain - exact).mean()
+    kahan_error = np.abs(kahan - exact).mean()
+    assert np.abs(exact[-1] - exact[0]).mean() > 0.5, "float32 itself should travel"
+    assert plain_error > 10 * kahan_error, (plain_error, kahan_error)
+
+
+@pytest.mark.parametrize("mode", ("pynative", "graph"))
+def test_kahan_buffers_checkpoint_and_skipped_steps(mode, tmp_path):
+    """Kahan buffers are named Parameters that resume bit-identically; a non-finite step leaves them too."""
+    arrays = [round_to("bfloat16", a) for a in make_arrays(54, SHAPES)]
+    grads = [[round_to("bfloat16", g) for g in gs] for gs in grad_sequence(55, steps=10, shapes=SHAPES)]
+
+    def fresh():
+        params = half_params(arrays, "bfloat16")
+        optimizer = RAdam(params, lr=1e-3, kahan_summation=True)
+        return params, optimizer, make_stepper(mode, optimizer, half=mstype.bfloat16)
+
+    params, optimizer, step = fresh()
+    for g in grads:
+        step(g)
+    uninterrupted = [to_float(p) for p in optimizer.get_parameters()]
+    assert {"kahan_comp.h0", "kahan_comp.h4"} <= {p.name for p in optimizer.get_parameters()}
+    assert np.abs(to_float(optimizer.kahan_comp[0])).max() > 0, "the buffers should carry something"
+
+    params, optimizer, step = fresh()
+    for g in grads[:4]:
+        step(g)
+    path = str(tmp_path / "kahan.ckpt")
+    ms.save_checkpoint(optimizer, path)
+    params, optimizer, step = fresh()
+    ms.load_param_into_net(optimizer, ms.load_checkpoint(path))
+    before = [to_float(p) for p in optimizer.get_parameters()]
+    bad = tuple(Tensor(g.astype(np.float32)).astype(mstype.bfloat16) for g in grads[4])
+    optimizer(bad, Tensor(False))
+    for name, old, new in zip([p.name for p in optimizer.get_parameters()], before,
+                              [to_float(p) for p in optimizer.get_parameters()], strict=True):
+        np.testing.assert_array_equal(new, old, err_msg=f"{name} changed on a skipped step")
+    for g in grads[4:]:
+        step(g)
+    for resumed, expected in zip([to_float(p) for p in optimizer.get_parameters()], uninterrupted, strict=True):
+        np.testing.assert_array_equal(resumed, expected)
