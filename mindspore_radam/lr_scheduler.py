@@ -28,7 +28,7 @@ exactly (``step(epoch)`` jumps to any epoch).
 """
 import math
 
-from mindspore import Tensor, ops
+from mindspore import Tensor, jit, ops
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import lr_scheduler as _experimental
 from mindspore.experimental.optim.lr_scheduler import *  # noqa: F401,F403 - the re-export
@@ -41,9 +41,14 @@ from mindspore_radam.schedule import float64
 __all__ = list(_experimental.__all__) + ["OneCycleLR", "WarmupCosineLR", "FlatCosineLR"]
 
 
+# Constants are built once: a Tensor made from a Python number on every PyNative step costs time
+# and memory that MindSpore 2.10 does not give back.
+_ZERO, _ONE, _TWO, _PI = (float64(value) for value in (0.0, 1.0, 2.0, math.pi))
+
+
 def _cos_ramp(start, end, progress):
     """From `start` at progress 0 to `end` at progress 1 along half a cosine (float64 Tensors)."""
-    return end + (start - end) * (float64(1.0) + ops.cos(float64(math.pi) * progress)) / float64(2.0)
+    return end + (start - end) * (_ONE + ops.cos(_PI * progress)) / _TWO
 
 
 def _linear_ramp(start, end, progress):
@@ -54,7 +59,13 @@ class _ClosedFormLR(LRScheduler):
     """A scheduler whose rates are a function of ``last_epoch`` alone (:meth:`_lrs_at`)."""
 
     def get_lr(self):
-        t = ops.cast(self.last_epoch, mstype.float64)
+        return self._closed_form(self.last_epoch)
+
+    @jit
+    def _closed_form(self, last_epoch):
+        """One compiled graph: in PyNative, op-by-op evaluation was slower and MindSpore 2.10's
+        eager Cast keeps about 0.7 KB per call, which adds up over a long run."""
+        t = ops.cast(last_epoch, mstype.float64)
         return [ops.cast(lr, mstype.float32) for lr in self._lrs_at(t)]
 
     def _get_closed_form_lr(self):
@@ -64,9 +75,9 @@ class _ClosedFormLR(LRScheduler):
         raise NotImplementedError
 
 
-def _progress(t, begin, end):
-    """Where `t` is between `begin` and `end` (Python numbers, begin < end), clipped to [0, 1]."""
-    return ops.clamp((t - float64(begin)) / float64(end - begin), 0.0, 1.0)
+def _progress(t, begin, span):
+    """Where `t` is in [begin, begin + span] (float64 Tensors, span > 0), clipped to [0, 1]."""
+    return ops.minimum(ops.maximum((t - begin) / span, _ZERO), _ONE)
 
 
 @jit_class
@@ -96,19 +107,20 @@ class WarmupCosineLR(_ClosedFormLR):
                              f"but got total_steps={total_steps}, warmup_steps={warmup_steps}.")
         self.warmup_steps, self.total_steps = warmup_steps, total_steps
         self.eta_min, self.warmup_start_factor = eta_min, warmup_start_factor
+        self._warmup, self._eta_min = float64(warmup_steps), float64(eta_min)
+        # max(warmup_steps, 1): with no warmup, the warmup rate is never selected.
+        self._warmup_span, self._anneal_span = float64(max(warmup_steps, 1)), float64(total_steps - warmup_steps)
+        self._start_factor = float64(warmup_start_factor)
         super().__init__(optimizer, last_epoch)
 
     def _lrs_at(self, t):
-        eta_min = float64(self.eta_min)
-        warm = t < float64(self.warmup_steps)
-        # max(warmup_steps, 1): with no warmup, `warm` is never true and this is never used.
-        warmup_fraction = _progress(t, 0, max(self.warmup_steps, 1))
-        factor = _linear_ramp(float64(self.warmup_start_factor), float64(1.0), warmup_fraction)
-        anneal = _progress(t, self.warmup_steps, self.total_steps)
+        warm = t < self._warmup
+        factor = _linear_ramp(self._start_factor, _ONE, _progress(t, _ZERO, self._warmup_span))
+        anneal = _progress(t, self._warmup, self._anneal_span)
         lrs = []
         for base_lr in self.base_lrs:
             base_lr = ops.cast(base_lr, mstype.float64)
-            lrs.append(ops.select(warm, base_lr * factor, _cos_ramp(base_lr, eta_min, anneal)))
+            lrs.append(ops.select(warm, base_lr * factor, _cos_ramp(base_lr, self._eta_min, anneal)))
         return lrs
 
 
@@ -132,12 +144,13 @@ class FlatCosineLR(_ClosedFormLR):
             raise ValueError(f"FlatCosineLR: total_steps must be greater than flat_steps, "
                              f"but got total_steps={total_steps}, flat_steps={flat_steps}.")
         self.flat_steps, self.total_steps, self.eta_min = flat_steps, total_steps, eta_min
+        self._flat, self._anneal_span = float64(flat_steps), float64(total_steps - flat_steps)
+        self._eta_min = float64(eta_min)
         super().__init__(optimizer, last_epoch)
 
     def _lrs_at(self, t):
-        anneal = _progress(t, self.flat_steps, self.total_steps)
-        return [_cos_ramp(ops.cast(base_lr, mstype.float64), float64(self.eta_min), anneal)
-                for base_lr in self.base_lrs]
+        anneal = _progress(t, self._flat, self._anneal_span)
+        return [_cos_ramp(ops.cast(base_lr, mstype.float64), self._eta_min, anneal) for base_lr in self.base_lrs]
 
 
 @jit_class
@@ -189,12 +202,19 @@ class OneCycleLR(_ClosedFormLR):
         self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
         if three_phase:
             # (end step, start rate, end rate) of each phase, as in torch.
-            self._phases = ((float(pct_start * total_steps) - 1, "initial_lr", "max_lr"),
-                            (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr"),
-                            (float(total_steps - 1), "initial_lr", "min_lr"))
+            phases = ((float(pct_start * total_steps) - 1, "initial_lr", "max_lr"),
+                      (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr"),
+                      (float(total_steps - 1), "initial_lr", "min_lr"))
         else:
-            self._phases = ((float(pct_start * total_steps) - 1, "initial_lr", "max_lr"),
-                            (float(total_steps - 1), "max_lr", "min_lr"))
+            phases = ((float(pct_start * total_steps) - 1, "initial_lr", "max_lr"),
+                      (float(total_steps - 1), "max_lr", "min_lr"))
+        # Each phase as (start step, span or None if empty, start rate, end rate), in float64.
+        self._phases, start_step = [], 0.0
+        for end_step, start, end in phases:
+            span = float64(end_step - start_step) if end_step > start_step else None
+            self._phases.append((float64(start_step), span, start, end))
+            start_step = end_step
+        self._total = float64(total_steps)
         self._rates = []
         for group, peak in zip(optimizer.param_groups, max_lrs, strict=True):
             initial = peak / div_factor
@@ -207,20 +227,17 @@ class OneCycleLR(_ClosedFormLR):
 
     def _lrs_at(self, t):
         ramp = _cos_ramp if self.anneal_strategy == "cos" else _linear_ramp
-        t = ops.minimum(t, float64(self.total_steps))
+        t = ops.minimum(t, self._total)
         lrs = []
         for rates in self._rates:
             # torch takes the first phase whose end step is >= t (the last one past the end): each
             # later phase replaces the rate once t is past the previous phase's end.
             lr = None
-            start_step = 0.0
-            for end_step, start, end in self._phases:
+            for start_step, span, start, end in self._phases:
                 # Not clipped: torch extrapolates the last phase to t = total_steps; the rates of
                 # phases t is not in are computed and discarded by the select.
-                progress = (t - float64(start_step)) / float64(end_step - start_step) \
-                    if end_step > start_step else float64(1.0)
+                progress = _ONE if span is None else (t - start_step) / span
                 value = ramp(rates[start], rates[end], progress)
-                lr = value if lr is None else ops.select(t <= float64(start_step), lr, value)
-                start_step = end_step
+                lr = value if lr is None else ops.select(t <= start_step, lr, value)
             lrs.append(lr)
         return lrs

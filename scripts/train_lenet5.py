@@ -13,6 +13,7 @@ os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only
 import mindspore as ms  # noqa: E402
 
 from mindspore_radam.examples import data as example_data  # noqa: E402
+from mindspore_radam.examples.lenet import PARAM_DTYPES  # noqa: E402
 from mindspore_radam.examples.training import (  # noqa: E402
     OPTIMIZERS, SCHEDULERS, RunConfig, init_distributed, train)
 
@@ -44,6 +45,10 @@ def parse_args(argv):
     parser.add_argument("--distributed", action="store_true",
                         help="data parallel, launched by msrun (see scripts/run_distributed.sh): each rank "
                              "trains on its shard with --batch-size / ranks per step; rank 0 prints and saves")
+    parser.add_argument("--param-dtype", choices=tuple(PARAM_DTYPES), default=defaults.param_dtype,
+                        help="store the parameters in this dtype (computed in float32; the optimizer keeps "
+                             "float32 state)")
+    parser.add_argument("--kahan", action="store_true", help="RAdam's kahan_summation (for --param-dtype bfloat16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if not args.lr >= 0 or args.lr == float("inf"):
@@ -76,7 +81,8 @@ def main(argv=None):
             x_train, y_train, x_test, y_test = example_data.load_digits()
             data = (x_train[rank::ranks], y_train[rank::ranks], x_test, y_test)
         config = RunConfig(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=batch_size,
-                           seed=args.seed, mode=args.mode, scheduler=args.scheduler, distributed=args.distributed)
+                           seed=args.seed, mode=args.mode, scheduler=args.scheduler, distributed=args.distributed,
+                           param_dtype=args.param_dtype, kahan=args.kahan)
         _, history = train(config, data, progress=not args.no_progress and rank == 0, resume=args.resume,
                            save=args.save if rank == 0 else None, stop_after=args.stop_after)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as error:

@@ -7,7 +7,7 @@ from mindspore import Tensor, nn, ops
 from mindspore.experimental import optim
 from mindspore.experimental.optim import lr_scheduler
 
-from mindspore_radam.examples.lenet import LeNet5
+from mindspore_radam.examples.lenet import PARAM_DTYPES, LeNet5
 from mindspore_radam.radam import RAdam
 
 OPTIMIZERS = {
@@ -28,6 +28,8 @@ class RunConfig:
     mode: str = "pynative"
     scheduler: str = "cosine"
     distributed: bool = False  # data parallel under msrun: call init_distributed() first
+    param_dtype: str = "float32"  # or "bfloat16"/"float16": half-precision parameters (see LeNet5)
+    kahan: bool = False  # RAdam's kahan_summation
 
 
 @dataclass
@@ -71,12 +73,17 @@ class Trainer:
     def __init__(self, config):
         if config.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, but got {config.optimizer!r}")
+        if config.param_dtype not in PARAM_DTYPES:
+            raise ValueError(f"param_dtype must be one of {tuple(PARAM_DTYPES)}, but got {config.param_dtype!r}")
+        if config.kahan and config.optimizer != "radam":
+            raise ValueError(f"kahan summation is an option of mindspore_radam.RAdam, not of {config.optimizer!r}")
         self.config = config
         ms.set_context(mode=ms.GRAPH_MODE if config.mode == "graph" else ms.PYNATIVE_MODE)
         ms.set_seed(config.seed)
-        self.net = LeNet5()
+        self.net = LeNet5(param_dtype=config.param_dtype)
         self.loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-        self.optimizer = OPTIMIZERS[config.optimizer](self.net.trainable_params(), lr=config.lr)
+        options = {"kahan_summation": True} if config.kahan else {}
+        self.optimizer = OPTIMIZERS[config.optimizer](self.net.trainable_params(), lr=config.lr, **options)
         self.scheduler = make_scheduler(config.scheduler, self.optimizer, config.epochs)
         self.epoch = 0
         reducer = None
