@@ -23,6 +23,15 @@ Per element, with the group's scalars from :func:`mindspore_radam.schedule.radam
 ``grads_finite`` flag of a loss-scaled train step: when it is False the step changes nothing, step
 count included (three more ``select``s per tensor, only when the flag is given).
 
+Half precision: for float16/bfloat16 parameters every line above runs in float32 (the moments
+are read from their storage dtype, float32 by default) and the results are rounded once into
+storage. With Kahan summation (``kahan_comp``, in the parameter's dtype), the parameter write is
+
+.. math::
+    c \leftarrow comp + (\theta_{next} - \theta), \quad
+    \theta \leftarrow round(\theta + c), \quad
+    comp \leftarrow round(c - (\theta_{new} - \theta_{old}))
+
 Every implementation (see :mod:`mindspore_radam.dispatch`) takes the same keyword-only signature
 as :func:`hypermap_radam`, and computes the group's scalars once per step.
 """
