@@ -22,9 +22,8 @@ def make_stepper(mode, optimizer, then=None, half=None):
     """
     set_mode(mode)
 
-    def tensor(array):
-        value = Tensor(np.asarray(array, np.float32))
-        return value if half is None else value.astype(half)
+    def tensor(array):  # as given (bad-call tests pass wrong dtypes), or in the half dtype
+        return Tensor(array) if half is None else Tensor(np.asarray(array, np.float32)).astype(half)
 
     if mode in ("pynative", "graph"):
         def step(grads):
@@ -52,7 +51,7 @@ def make_stepper(mode, optimizer, then=None, half=None):
         return loss
 
     def step(grads):
-        train_step(*(Tensor(np.asarray(g, np.float32)) for g in grads))
+        train_step(*(Tensor(g) if half is None else Tensor(np.asarray(g, np.float32)) for g in grads))
     return step
 
 
