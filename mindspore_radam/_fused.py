@@ -7,8 +7,10 @@ fails to load, `available()` is False and `unavailable_reason()` keeps the origi
 import glob
 import os
 
-from mindspore import Tensor, ops
+from mindspore import ops
 import mindspore.common.dtype as mstype
+
+from mindspore_radam.functional import finite_flag
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _LIBRARY_GLOB = "_radam_cpu*.so"
@@ -59,15 +61,11 @@ def reset():
     _state.update(op=None, reason=None)
 
 
-_ALWAYS = Tensor(True, mstype.bool_)
-
-
 def fused_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None, kahan_comp=None):
     """Fused implementation: one kernel call increments the step, computes the scalars and updates
     the whole group in one pass (float32, CPU), or changes nothing when `finite` is False. Same
     signature and arithmetic as :func:`mindspore_radam.functional.hypermap_radam`; `options` is
     not needed here, and `kahan_comp` is always None (dispatch never picks this with Kahan).
     """
-    finite = _ALWAYS if finite is None else ops.reshape(finite, ())
-    inputs = (step, lr, hyper, finite) + params + grads + exp_avg + exp_avg_sq
+    inputs = (step, lr, hyper, finite_flag(finite)) + params + grads + exp_avg + exp_avg_sq
     return ops.depend(True, _state["op"](*inputs))

@@ -294,11 +294,15 @@ _SCHEDULER_CHECKS = {
 }
 
 
+def _check_optimizer(owner, optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{owner}: optimizer must be a mindspore.experimental.optim.Optimizer "
+                        f"(mindspore_radam.RAdam is one), but got {type(optimizer).__name__}")
+
+
 def check_scheduler_args(scheduler, optimizer, last_epoch, **arguments):
     """Checks a scheduler's arguments (see mindspore_radam.lr_scheduler) before it changes anything."""
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{scheduler}: optimizer must be a mindspore.experimental.optim.Optimizer "
-                        f"(mindspore_radam.RAdam is one), but got {type(optimizer).__name__}")
+    _check_optimizer(scheduler, optimizer)
     _count(f"{scheduler}: last_epoch", last_epoch, -1)
     for key, value in arguments.items():
         name = f"{scheduler}: {key}"
@@ -319,9 +323,7 @@ def check_scheduler_args(scheduler, optimizer, last_epoch, **arguments):
 
 def check_lookahead(optimizer, k, alpha):
     """Lookahead's arguments (see mindspore_radam.lookahead)."""
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"Lookahead: optimizer must be a mindspore.experimental.optim.Optimizer "
-                        f"(mindspore_radam.RAdam is one), but got {type(optimizer).__name__}")
+    _check_optimizer("Lookahead", optimizer)
     _count("Lookahead: k", k, 1)
     _fraction("Lookahead: alpha", alpha, 0.0, 1.0, closed=True)
 

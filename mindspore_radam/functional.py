@@ -83,16 +83,22 @@ def _new_values(maximize, decoupled_weight_decay, weight_decay, beta2, one_minus
     return theta, theta_next, m, v
 
 
+def _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v):
+    """Stores the new moments, or (gated and not `finite`) leaves them as they were."""
+    if gated:
+        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))
+        v = ops.select(finite, v, ops.cast(exp_avg_sq, v.dtype))
+    _write(exp_avg, m)
+    _write(exp_avg_sq, v)
+
+
 @_radam_update.register("Tuple", "Bool", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor")
 def _radam_update_tensor(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq):
     """One tensor's RAdam update, in place; `scalars` are `_new_values`' leading arguments."""
     theta, theta_next, m, v = _new_values(*scalars, param, grad, exp_avg, exp_avg_sq)
+    _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v)
     if gated:
-        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))
-        v = ops.select(finite, v, ops.cast(exp_avg_sq, v.dtype))
         theta_next = ops.select(finite, theta_next, theta)
-    _write(exp_avg, m)
-    _write(exp_avg_sq, v)
     _write(param, theta_next)
     return True
 
@@ -108,13 +114,10 @@ def _radam_update_kahan(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq
     compensated = ops.cast(kahan_comp, theta.dtype) + (theta_next - theta)
     rounded = ops.cast(ops.cast(theta + compensated, param.dtype), theta.dtype)
     comp_next = compensated - (rounded - theta)
+    _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v)
     if gated:
-        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))
-        v = ops.select(finite, v, ops.cast(exp_avg_sq, v.dtype))
         rounded = ops.select(finite, rounded, theta)
         comp_next = ops.select(finite, comp_next, ops.cast(kahan_comp, theta.dtype))
-    _write(exp_avg, m)
-    _write(exp_avg_sq, v)
     _write(param, rounded)
     _write(kahan_comp, comp_next)
     return True
@@ -145,6 +148,11 @@ def group_hyper(options):
 _ALWAYS = Tensor(True, mstype.bool_)
 
 
+def finite_flag(finite):
+    """The optional ``grads_finite`` input as the 0-d bool Tensor the implementations read (True if None)."""
+    return _ALWAYS if finite is None else ops.reshape(finite, ())
+
+
 def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, options, finite=None,
                    kahan_comp=None):
     """Portable implementation of one group's step: the scalars once, then ``HyperMap`` of the
@@ -169,7 +177,7 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
     _, beta2, _, weight_decay, eps, one_minus_beta1, one_minus_beta2, maximize, decoupled_weight_decay, \
         degenerated_to_sgd = options
     gated = finite is not None
-    finite = ops.reshape(finite, ()) if gated else _ALWAYS
+    finite = finite_flag(finite)
     step = ops.assign_add(step, ops.cast(finite, mstype.int64))
     _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
         step, lr, hyper[0], hyper[1], hyper[2], degenerated_to_sgd)

@@ -2,6 +2,7 @@
 import numpy as np
 import mindspore as ms
 from mindspore import Tensor, ops
+from mindspore.amp import all_finite
 import mindspore.common.dtype as mstype
 
 MODES = ("pynative", "graph", "jit")
@@ -11,10 +12,10 @@ def set_mode(mode):
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
 
 
-def make_stepper(mode, optimizer, then=None, half=None):
+def make_stepper(mode, optimizer, then=None, half=None, gated=False):
     """Returns step(grad_arrays) that applies one optimizer step in `mode`, then calls `then()`
     (e.g. ``scheduler.step``) if given. `half` (a MindSpore dtype): the gradients' dtype, for
-    half-precision parameters.
+    half-precision parameters. `gated`: call ``optimizer(grads, all_finite(grads))``.
 
     pynative / graph: ``optimizer(grads)`` called directly in that context mode.
     jit: a ``value_and_grad`` train step under ``@mindspore.jit`` whose loss is
@@ -22,12 +23,15 @@ def make_stepper(mode, optimizer, then=None, half=None):
     """
     set_mode(mode)
 
+    def update(grads):
+        return optimizer(grads, all_finite(grads)) if gated else optimizer(grads)
+
     def tensor(array):  # as given (bad-call tests pass wrong dtypes), or in the half dtype
         return Tensor(array) if half is None else Tensor(np.asarray(array, np.float32)).astype(half)
 
     if mode in ("pynative", "graph"):
         def step(grads):
-            optimizer(ms.mutable(tuple(tensor(g) for g in grads)))
+            update(ms.mutable(tuple(tensor(g) for g in grads)))
             if then is not None:
                 then()
         return step
@@ -45,7 +49,7 @@ def make_stepper(mode, optimizer, then=None, half=None):
     @ms.jit
     def train_step(*targets):
         loss, grads = grad_fn(*targets)
-        optimizer(grads)
+        update(grads)
         if then is not None:
             then()
         return loss

@@ -41,6 +41,14 @@ class ReferenceRAdam:
     def params(self):
         return [p for group in self.groups for p in group["params"]]
 
+    @params.setter
+    def params(self, values):
+        """Replaces the parameters (flat, in order), e.g. for a Lookahead sync."""
+        values = list(values)
+        for group in self.groups:
+            group["params"] = [values.pop(0) for _ in group["params"]]
+        assert not values, "more values than parameters"
+
     def step(self, grads, lrs=None):
         """grads: flat list in parameter order; lrs: optional per-group learning rates."""
         grads = list(grads)
@@ -105,12 +113,7 @@ class ReferenceLookahead:
         if self.count % self.k:
             return
         self.slow = [s + self.alpha * (f - s) for s, f in zip(self.slow, self.inner.params)]
-        fast = [s.copy() for s in self.slow]
-        if hasattr(self.inner, "groups"):  # ReferenceRAdam keeps its parameters per group
-            for group in self.inner.groups:
-                group["params"] = [fast.pop(0) for _ in group["params"]]
-        else:
-            self.inner.params = fast
+        self.inner.params = [s.copy() for s in self.slow]
 
 
 def round_to(dtype, x):

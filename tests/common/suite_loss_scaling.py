@@ -8,7 +8,7 @@ from mindspore import Tensor
 from mindspore.amp import DynamicLossScaler, all_finite
 
 from tests.common.configs import CONFIGS, build_groups, make_arrays, make_params, reference_groups
-from tests.common.harness import MODES, assert_unchanged, set_mode, snapshot
+from tests.common.harness import MODES, assert_unchanged, make_stepper, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam
 from tests.common.suite import IMPLEMENTATIONS, assert_matches, grad_sequence, make_radam
 
@@ -22,22 +22,6 @@ def poisoned(grads, poison):
     return grads
 
 
-def make_gated_stepper(mode, optimizer):
-    """step(grads) = optimizer(grads, all_finite(grads)), directly or inside a jit function."""
-    set_mode(mode)
-    if mode == "jit":
-        @ms.jit
-        def call(grads):
-            return optimizer(grads, all_finite(grads))
-    else:
-        def call(grads):
-            return optimizer(grads, all_finite(grads))
-
-    def step(arrays):
-        call(ms.mutable(tuple(Tensor(a) for a in arrays)))
-    return step
-
-
 @pytest.mark.parametrize("poison", sorted(POISONS))
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -47,7 +31,7 @@ def test_non_finite_steps_change_nothing(implementation, mode, poison):
     params = make_params(arrays)
     optimizer = make_radam(build_groups(config, params), implementation, **config.kwargs)
     reference = ReferenceRAdam(reference_groups(config, arrays))
-    step = make_gated_stepper(mode, optimizer)
+    step = make_stepper(mode, optimizer, gated=True)
     for t, grads in enumerate(grad_sequence(42, steps=12)):
         if t in OVERFLOW_STEPS:
             before = snapshot(optimizer)
