@@ -15,7 +15,7 @@ FUSED_CPU_KERNEL = Extension(
     "mindspore_radam._radam_cpu",
     sources=["mindspore_radam/csrc/radam_cpu.cc"],
     language="c++",
-    extra_compile_args=["-O3", "-march=native", "-ffp-contract=off", "-std=c++17"],
+    extra_compile_args=["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-std=c++17"],
     optional=True,
 )
 
