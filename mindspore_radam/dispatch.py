@@ -13,10 +13,18 @@ the kernel for every group and raises ``RuntimeError`` with the reason when it c
 a non-float32 parameter, ``kahan_summation=True``, or the library missing or failing to load, with
 an install hint).
 
-Why the kernel is opt-in: alone, an optimizer step with it is 2-5x faster than the built-in
-(scripts/benchmark.py), but inside a ``value_and_grad`` train step on MindSpore 2.10 CPU the AOT
-op made LeNet5 steps slower (graph mode 84 vs 35 ms, PyNative 178 vs 54 ms per step), for a
-reason not yet found. ``None`` will pick it again once that is understood.
+Why the kernel is opt-in: a bare optimizer step with it is 5-13x faster than the built-in and
+within 1.2-2.2x of the memory floor at 10M parameters (scripts/benchmark.py, docs/benchmark.md),
+but inside a ``jit`` train step, after ``value_and_grad`` in the same graph, MindSpore 2.10's
+default CPU runtime runs it badly: a LeNet5 train step took 88-100 ms with it against 14-24 ms
+with ``"hypermap"`` and 15-19 ms with the built-in (scripts/train_step_benchmark.py,
+docs/train_step_benchmark.md, 2 vCPUs). The kernel itself takes well under 1 ms there; the time
+goes to the runtime's busy-waiting threads (``AsyncRQueue``), which on two cores starve the
+threads that launch the kernels. With the runtime's graph pipeline off
+(``MS_DEV_RUNTIME_CONF="graph_pipeline:False"``) the fused step is level with the portable one
+(12.7-13.7 vs 9.8-12.3 ms, the same as a step without an optimizer within noise). So ``None``
+takes the path that is never much slower; ``fused=True`` is for bare optimizer steps (an
+optimizer called from Python after a compiled backward) and for runs with the graph pipeline off.
 """
 import mindspore as ms
 import mindspore.common.dtype as mstype

@@ -105,8 +105,8 @@ def test_taken_port_fails_with_a_clear_message_in_time(tmp_path):
         sock.listen()
         start = time.time()
         with pytest.raises(MsrunError, match=r"msrun (exited with|did not finish).*port \d+"):
-            run_msrun(tmp_path, "--mode", "pynative", port=sock.getsockname()[1], timeout=60)
-        assert time.time() - start < 70
+            run_msrun(tmp_path, "--mode", "pynative", port=sock.getsockname()[1], timeout=30)
+        assert time.time() - start < 40
 
 
 def test_dying_worker_fails_with_a_clear_message_in_time(tmp_path):
