@@ -1,4 +1,5 @@
-"""Tests of the LeNet5 example scripts (scripts/train_lenet5.py, scripts/compare_optimizers.py).
+"""Tests of the example and measurement scripts (scripts/train_lenet5.py, compare_optimizers.py, soak.py,
+benchmark.py, train_step_benchmark.py).
 
 Short runs as subprocesses, so each gets a fresh MindSpore context, exactly as a user runs them.
 """
@@ -13,6 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TRAIN = os.path.join(ROOT, "scripts", "train_lenet5.py")
 COMPARE = os.path.join(ROOT, "scripts", "compare_optimizers.py")
 SOAK = os.path.join(ROOT, "scripts", "soak.py")
+BENCHMARK = os.path.join(ROOT, "scripts", "benchmark.py")
+TRAIN_STEP_BENCHMARK = os.path.join(ROOT, "scripts", "train_step_benchmark.py")
 
 pytest.importorskip("sklearn", reason="the examples need the 'examples' extra (scikit-learn)")
 pytest.importorskip("tqdm", reason="the examples need the 'examples' extra (tqdm)")
@@ -57,6 +60,32 @@ def test_soak_script_reports_rss(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     text = report.read_text()
     assert "RSS growth from step 400 to 1200" in text and "| 1200 |" in text and "flat." in text
+
+
+def implementation_labels():
+    from mindspore_radam import _fused
+    return ["ours, hypermap"] + (["ours, fused"] if _fused.available() else [])
+
+
+def test_benchmark_script_writes_a_row_per_optimizer_and_mode(tmp_path):
+    report = tmp_path / "benchmark.md"
+    result = run(BENCHMARK, "--workloads", "lenet5", "--rounds", "1", "--steps", "1", "--no-torch",
+                 "--out", str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line for line in report.read_text().splitlines() if line.startswith("| lenet5")]
+    labels = ["built-in RAdam"] + implementation_labels()
+    assert sorted(row.split(" | ")[1:3] for row in rows) == sorted([m, l] for m in ("pynative", "graph") for l in labels)
+    assert all(float(row.split(" | ")[3]) > 0 for row in rows)
+
+
+def test_train_step_benchmark_script_writes_a_row_per_optimizer(tmp_path):
+    report = tmp_path / "train_step.md"
+    result = run(TRAIN_STEP_BENCHMARK, "--processes", "1", "--steps", "3", "--runtime", "graph_pipeline:False",
+                 "--out", str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line.split(" | ") for line in report.read_text().splitlines() if line.startswith("| graph_pipeline")]
+    assert [row[1] for row in rows] == ["no optimizer", "built-in RAdam"] + implementation_labels()
+    assert all(float(row[3].rstrip(" |")) > 0 for row in rows)
 
 
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
