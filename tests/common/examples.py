@@ -1,5 +1,5 @@
 """Tests of the example and measurement scripts (scripts/train_lenet5.py, compare_optimizers.py, soak.py,
-benchmark.py, train_step_benchmark.py).
+benchmark.py, train_step_benchmark.py, launch_floor.py).
 
 Short runs as subprocesses, so each gets a fresh MindSpore context, exactly as a user runs them.
 """
@@ -16,6 +16,7 @@ COMPARE = os.path.join(ROOT, "scripts", "compare_optimizers.py")
 SOAK = os.path.join(ROOT, "scripts", "soak.py")
 BENCHMARK = os.path.join(ROOT, "scripts", "benchmark.py")
 TRAIN_STEP_BENCHMARK = os.path.join(ROOT, "scripts", "train_step_benchmark.py")
+LAUNCH_FLOOR = os.path.join(ROOT, "scripts", "launch_floor.py")
 
 pytest.importorskip("sklearn", reason="the examples need the 'examples' extra (scikit-learn)")
 pytest.importorskip("tqdm", reason="the examples need the 'examples' extra (tqdm)")
@@ -86,6 +87,14 @@ def test_train_step_benchmark_script_writes_a_row_per_optimizer(tmp_path):
     rows = [line.split(" | ") for line in report.read_text().splitlines() if line.startswith("| graph_pipeline")]
     assert [row[1] for row in rows] == ["no optimizer", "built-in RAdam"] + implementation_labels()
     assert all(float(row[3].rstrip(" |")) > 0 for row in rows)
+
+
+def test_launch_floor_script_prints_a_row_per_tensor_count():
+    result = run(LAUNCH_FLOOR, "--tensors", "2", "5", "--calls", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line[:3] in ("| 2", "| 5")]
+    assert [row[0] for row in rows] == ["| 2", "| 5"]
+    assert all(float(row[1]) > 0 and float(row[2].rstrip(" |")) > 0 for row in rows)
 
 
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
