@@ -188,6 +188,7 @@ class OneCycleLR(_ClosedFormLR):
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=False, div_factor=25.0, final_div_factor=1e4,
                  three_phase=False, last_epoch=-1):
+        check_scheduler_args("OneCycleLR", optimizer, last_epoch)  # before param_groups is read
         if total_steps is None and (epochs is None or steps_per_epoch is None):
             raise ValueError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch.")
         if total_steps is None:

@@ -153,6 +153,8 @@ SCHEDULER_BAD_INPUTS = (
     (lambda o: lr_scheduler.FlatCosineLR([], 1, 4), TypeError, r"optimizer must be a mindspore.experimental"),
     (lambda o: lr_scheduler.FlatCosineLR(o, 1, 4, last_epoch=-2), ValueError, r"last_epoch must be >= -1"),
     (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1), ValueError, r"give total_steps, or both epochs"),
+    (lambda o: lr_scheduler.OneCycleLR([], max_lr=0.1, total_steps=10), TypeError,
+     r"OneCycleLR: optimizer must be a mindspore.experimental"),
     (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=0, steps_per_epoch=3), ValueError,
      r"epochs must be >= 1"),
     (lambda o: lr_scheduler.OneCycleLR(o, max_lr=[0.1], total_steps=10), ValueError,
