@@ -16,13 +16,14 @@ an install hint).
 Why the kernel is opt-in: a bare optimizer step with it is 5-13x faster than the built-in and
 within 1.2-2.2x of the memory floor at 10M parameters (scripts/benchmark.py, docs/benchmark.md),
 but inside a ``jit`` train step, after ``value_and_grad`` in the same graph, MindSpore 2.10's
-default CPU runtime runs it badly: a LeNet5 train step took 88-100 ms with it against 14-24 ms
-with ``"hypermap"`` and 15-19 ms with the built-in (scripts/train_step_benchmark.py,
+default CPU runtime runs it badly: a LeNet5 train step took 92 ms with it against 17-20 ms with
+``"hypermap"`` and 13-18 ms with the built-in (scripts/train_step_benchmark.py,
 docs/train_step_benchmark.md, 2 vCPUs). The kernel itself takes well under 1 ms there; the time
 goes to the runtime's busy-waiting threads (``AsyncRQueue``), which on two cores starve the
-threads that launch the kernels. With the runtime's graph pipeline off
+threads that launch the kernels (MindSpore's own ``ops.Adam``, one per parameter in the op's
+place, stalls the same way: 94-100 ms). With the runtime's graph pipeline off
 (``MS_DEV_RUNTIME_CONF="graph_pipeline:False"``) the fused step is level with the portable one
-(12.7-13.7 vs 9.8-12.3 ms, the same as a step without an optimizer within noise). So ``None``
+(11-14 vs 11-16 ms, the same as a step without an optimizer within noise). So ``None``
 takes the path that is never much slower; ``fused=True`` is for bare optimizer steps (an
 optimizer called from Python after a compiled backward) and for runs with the graph pipeline off.
 """

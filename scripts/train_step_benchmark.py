@@ -2,7 +2,9 @@
 step that computes the gradients and skips the optimizer.
 
 scripts/benchmark.py times bare optimizer steps; this script shows what a user's train step pays,
-which on a small CPU machine is dominated by MindSpore's runtime rather than by the optimizer.
+which on a small CPU machine is dominated by MindSpore's runtime rather than by the optimizer. The
+control row updates the parameters with MindSpore's own ``ops.Adam`` (ApplyAdam) kernel, one per
+parameter, to tell the runtime's cost from our op's.
 Each (optimizer, runtime setting) runs in its own process, several times, because MindSpore reads
 its runtime configuration (``MS_DEV_RUNTIME_CONF``) once at start and because the runtime's thread
 scheduling differs from process to process. The step is a ``mindspore.jit`` function of
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import time
 
-OPTIMIZERS = ("no optimizer", "built-in RAdam", "ours, hypermap", "ours, fused")
+OPTIMIZERS = ("no optimizer", "built-in RAdam", "ours, hypermap", "ours, fused", "ops.Adam kernels (control)")
 RUNTIME_CONFS = {"default": None, "graph_pipeline:False": "graph_pipeline:False"}
 
 
@@ -41,7 +43,8 @@ def measure(optimizer, steps, batch):
     opt = {"no optimizer": lambda: None,
            "built-in RAdam": lambda: ms.experimental.optim.RAdam(params, lr=1e-3),
            "ours, hypermap": lambda: RAdam(params, lr=1e-3, fused=False),
-           "ours, fused": lambda: RAdam(params, lr=1e-3, fused=True)}[optimizer]()
+           "ours, fused": lambda: RAdam(params, lr=1e-3, fused=True),
+           "ops.Adam kernels (control)": lambda: AdamKernels(params)}[optimizer]()
 
     def forward(x, y):
         return loss_fn(net(x), y)
@@ -67,6 +70,22 @@ def measure(optimizer, steps, batch):
         times.append((time.perf_counter() - start) * 1e3)
     q1, median, q3 = statistics.quantiles(times, n=4)
     return {"median": median, "q1": q1, "q3": q3}
+
+
+class AdamKernels:
+    """The control: one in-place ``ops.Adam`` kernel per parameter (bias corrections off)."""
+
+    def __init__(self, params):
+        import mindspore as ms
+        from mindspore import ParameterTuple, Parameter, Tensor, ops
+        self.params = ParameterTuple(params)
+        self.m = ParameterTuple(Parameter(ops.zeros(p.shape, p.dtype), name=f"m.{p.name}") for p in params)
+        self.v = ParameterTuple(Parameter(ops.zeros(p.shape, p.dtype), name=f"v.{p.name}") for p in params)
+        self.scalars = [Tensor(x, ms.float32) for x in (0.0, 0.0, 1e-3, 0.9, 0.999, 1e-8)]
+        self.adam = ops.Adam()
+
+    def __call__(self, grads):
+        return tuple(self.adam(p, m, v, *self.scalars, g) for p, m, v, g in zip(self.params, self.m, self.v, grads))
 
 
 def run_child(optimizer, conf, steps, batch):

@@ -85,7 +85,8 @@ def test_train_step_benchmark_script_writes_a_row_per_optimizer(tmp_path):
                  "--out", str(report))
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line.split(" | ") for line in report.read_text().splitlines() if line.startswith("| graph_pipeline")]
-    assert [row[1] for row in rows] == ["no optimizer", "built-in RAdam"] + implementation_labels()
+    assert [row[1] for row in rows] == (["no optimizer", "built-in RAdam"] + implementation_labels()
+                                        + ["ops.Adam kernels (control)"])
     assert all(float(row[3].rstrip(" |")) > 0 for row in rows)
 
 
