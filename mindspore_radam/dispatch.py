@@ -52,10 +52,12 @@ def _fused_blocker(params, device_target, kahan):
 
 def select_implementation(fused, params, device_target=None, kahan=False):
     """The implementation name for a group of `params` under the `fused` option (None/True/False)."""
-    if not fused:
+    if fused is False:
         return "hypermap"
     blocker = _fused_blocker(params, device_target or ms.get_context("device_target"), kahan)
-    if blocker is not None:
+    if blocker is None:
+        return "fused"
+    if fused:
         raise RuntimeError(f"fused=True, but {blocker}"
                            + (f"; {_fused.INSTALL_HINT}" if not _fused.available() else ""))
-    return "fused"
+    return "hypermap"

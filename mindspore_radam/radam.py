@@ -9,7 +9,7 @@ from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.functional import compute_dtype, group_hyper, group_options
+from mindspore_radam.functional import compute_dtype, finite_flag, group_hyper, group_options
 
 
 def _graph_marker():
@@ -125,6 +125,7 @@ class RAdam(Optimizer):
         self._state_ready = False
         super().__init__(groups, defaults)
         self.implementations = implementations
+        self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
         # Registered, so the learning rates a scheduler set are saved in checkpoints too.
         self.lrs = ParameterTuple(self.lrs)
         self.exp_avg = self._new_state(self.parameters, "exp_avg")
@@ -215,10 +216,39 @@ class RAdam(Optimizer):
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
         if _in_graph():  # @jit.cond: True
-            return self._step(gradients, grads_finite)
+            return self._update_in_graph(gradients, grads_finite)
         # From Python: one compiled step. A mutable tuple is passed to it as data, while a plain one
         # is keyed by its elements (22 vs 2.6 ms to pass in 200 new tensors).
         return self._step(ms.mutable(tuple(gradients)), grads_finite)
+
+    def _update_in_graph(self, gradients, grads_finite):
+        """The step inlined into the caller's graph (a ``jit`` train step, a GRAPH_MODE Cell).
+
+        On CPU the update sits behind one Tensor condition, the only control flow in our graph; it
+        is a runtime guard, not math (every branch of the math is a ``select``). MindSpore 2.10's
+        CPU runtime stalls a ``jit`` function called from PyNative whose graph computes gradients
+        and writes Parameters with no control flow at all: on 2 cores its pipeline threads
+        busy-wait and starve the kernel threads. Every optimizer without control flow stalls there
+        (a trivial HyperMap SGD, ``nn.SGD``, ``nn.Adam``, the experimental ``SGD`` and ``Adam``:
+        LeNet5 steps of 160-190 ms against 45 ms); the built-in RAdam escapes through its
+        per-tensor ``if rho_t > 5``. With this guard our LeNet5 step takes what the built-in's
+        does (``scripts/stall_reproducer.py``, ``scripts/train_step_benchmark.py``,
+        docs/train_step_performance.md). The condition is ``grads_finite`` when given (an overflowed
+        step is skipped), else an always-true comparison of the first group's step count; either
+        way the implementations still gate on ``grads_finite`` with ``select``, so the result does
+        not depend on the guard. Elsewhere (GPU, Ascend) the branch would cost a device-to-host
+        read of the condition each step, and the stall was not seen, so there is no guard.
+        """
+        if self._guarded:
+            if self._guard_condition(grads_finite):
+                self._update_groups(gradients, grads_finite)
+            return True
+        return self._update_groups(gradients, grads_finite)
+
+    def _guard_condition(self, grads_finite):
+        if grads_finite is None:
+            return self.steps[0] >= 0
+        return finite_flag(grads_finite)
 
     @jit(backend="ms_backend")
     def _step(self, gradients, grads_finite):

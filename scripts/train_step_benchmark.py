@@ -1,18 +1,34 @@
-"""Time of a whole LeNet5 train step (forward, backward, optimizer) with each optimizer, against a
-step that computes the gradients and skips the optimizer.
+"""Time of a user's whole train step (forward, backward, optimizer) with each optimizer.
 
-scripts/benchmark.py times bare optimizer steps; this script shows what a user's train step pays,
-which on a small CPU machine is dominated by MindSpore's runtime rather than by the optimizer. The
-control row updates the parameters with MindSpore's own ``ops.Adam`` (ApplyAdam) kernel, one per
-parameter, to tell the runtime's cost from our op's.
-Each (optimizer, runtime setting) runs in its own process, several times, because MindSpore reads
-its runtime configuration (``MS_DEV_RUNTIME_CONF``) once at start and because the runtime's thread
-scheduling differs from process to process. The step is a ``mindspore.jit`` function of
-``value_and_grad`` and ``optimizer(grads)`` on a random batch, called from PyNative, and each
-step is synchronized (``loss.asnumpy()``) before the next, as a loop that logs the loss does.
+scripts/benchmark.py times bare optimizer steps; this script times what users time: their train
+step, in the three patterns they write, on three models, with
 
-    python scripts/train_step_benchmark.py                 # writes docs/train_step_benchmark.md
-    python scripts/train_step_benchmark.py --processes 1 --steps 20
+- no optimizer (the gradients are computed and consumed, nothing is updated),
+- the built-in ``mindspore.experimental.optim.RAdam``,
+- ``mindspore_radam.RAdam()`` as constructed with no ``fused`` argument (the default),
+- each implementation of ours, forced (``fused=False``: hypermap; ``fused=True``: fused).
+
+Patterns (all on random data, synchronized every step by reading the loss, as a loop that logs the
+loss does):
+
+- ``jit``: a ``mindspore.jit`` function of ``value_and_grad`` and ``optimizer(grads)``, called
+  from PyNative (the README quickstart);
+- ``cell``: ``nn.TrainOneStepCell(nn.WithLossCell(net, loss), optimizer)`` in GRAPH_MODE (what
+  ``mindspore.train.Model`` builds);
+- ``split``: a ``mindspore.jit``-compiled ``value_and_grad``, then ``optimizer(grads)`` from
+  PyNative.
+
+Models: LeNet5 (batch 32, 8 parameter tensors, 62k parameters), an MLP 1024-2048-2048-1024-10
+(batch 32, 8 tensors, 8.4M parameters), and a deep MLP of 64 Dense(128, 128) layers and a head
+(batch 32, 130 tensors, 1.1M parameters).
+
+Every row (model, pattern, optimizer) runs in a process of its own, since MindSpore's runtime
+threads behave differently from process to process; rows are interleaved, one process of every
+row per round, and the table gives the median over the processes of each process's median step,
+with the spread (lowest and highest process median).
+
+    python scripts/train_step_benchmark.py                     # writes docs/train_step_benchmark.md
+    python scripts/train_step_benchmark.py --processes 1 --steps 5 --models lenet5 --patterns jit
 """
 import argparse
 import json
@@ -23,122 +39,194 @@ import subprocess
 import sys
 import time
 
-OPTIMIZERS = ("no optimizer", "built-in RAdam", "ours, hypermap", "ours, fused", "ops.Adam kernels (control)")
-RUNTIME_CONFS = {"default": None, "graph_pipeline:False": "graph_pipeline:False"}
+MODELS = ("lenet5", "mlp8m", "deep130")
+MODEL_LABELS = {"lenet5": "LeNet5 (8 tensors, 62k params)",
+                "mlp8m": "MLP 1024-2048-2048-1024-10 (8 tensors, 8.4M params)",
+                "deep130": "deep MLP 64 x Dense(128, 128) (130 tensors, 1.1M params)"}
+PATTERNS = ("jit", "cell", "split")
+PATTERN_LABELS = {"jit": "jit function from PyNative", "cell": "TrainOneStepCell, GRAPH_MODE",
+                  "split": "jit value_and_grad, optimizer from PyNative"}
+OPTIMIZERS = ("none", "builtin", "default", "hypermap", "fused")
+BATCH = 32
 
 
-def measure(optimizer, steps, batch):
-    """Median and quartiles of the synchronized step time (ms) in this process."""
-    os.environ.setdefault("GLOG_v", "3")
+def build_model(name):
+    """(network, input batch, label batch) for one of MODELS."""
     import numpy as np
     import mindspore as ms
-    from mindspore import nn, ops
-    from mindspore_radam import RAdam
+    from mindspore import nn
     from mindspore_radam.examples.lenet import LeNet5
 
-    ms.set_seed(0)
-    net = LeNet5()
-    loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-    params = net.trainable_params()
-    opt = {"no optimizer": lambda: None,
-           "built-in RAdam": lambda: ms.experimental.optim.RAdam(params, lr=1e-3),
-           "ours, hypermap": lambda: RAdam(params, lr=1e-3, fused=False),
-           "ours, fused": lambda: RAdam(params, lr=1e-3, fused=True),
-           "ops.Adam kernels (control)": lambda: AdamKernels(params)}[optimizer]()
+    rng = np.random.default_rng(0)
+    if name == "lenet5":
+        net, features = LeNet5(), (1, 32, 32)
+    elif name == "mlp8m":
+        net = nn.SequentialCell(nn.Dense(1024, 2048), nn.ReLU(), nn.Dense(2048, 2048), nn.ReLU(),
+                                nn.Dense(2048, 1024), nn.ReLU(), nn.Dense(1024, 10))
+        features = (1024,)
+    elif name == "deep130":
+        layers = []
+        for _ in range(64):
+            layers += [nn.Dense(128, 128), nn.ReLU()]
+        net, features = nn.SequentialCell(*layers, nn.Dense(128, 10)), (128,)
+    else:
+        raise ValueError(f"unknown model {name!r}")
+    x = ms.Tensor(rng.random((BATCH,) + features, dtype=np.float32))
+    y = ms.Tensor(rng.integers(0, 10, BATCH).astype(np.int32))
+    return net, x, y
 
-    def forward(x, y):
+
+def make_optimizer(name, params):
+    import mindspore as ms
+    from mindspore_radam import RAdam
+    if name == "none":
+        return None
+    if name == "builtin":
+        return ms.experimental.optim.RAdam(params, lr=1e-3)
+    fused = {"default": None, "hypermap": False, "fused": True}[name]
+    kwargs = {} if fused is None else {"fused": fused}
+    return RAdam(params, lr=1e-3, **kwargs)
+
+
+def make_step(pattern, net, loss_fn, opt):
+    """A function of (x, y) that takes one train step and returns the loss Tensor."""
+    import mindspore as ms
+    from mindspore import nn, ops
+
+    def consume(loss, grads):
+        """Without an optimizer, the backward pass is kept alive by using every gradient."""
+        return loss + ops.addn([g.sum() for g in grads]) * 0
+
+    params = net.trainable_params()
+    if pattern == "cell":
+        ms.set_context(mode=ms.GRAPH_MODE)
+        with_loss = nn.WithLossCell(net, loss_fn)
+        if opt is not None:
+            return nn.TrainOneStepCell(with_loss, opt)
+
+        class GradOnly(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.network, self.weights = with_loss, ms.ParameterTuple(params)
+                self.grad = ops.GradOperation(get_by_list=True)
+
+            def construct(self, x, y):
+                return consume(self.network(x, y), self.grad(self.network, self.weights)(x, y))
+        return GradOnly()
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    def forward(x, y):  # graph code: no lambda
         return loss_fn(net(x), y)
 
     grad_fn = ms.value_and_grad(forward, None, params)
+    if pattern == "jit":
+        @ms.jit
+        def jit_step(x, y):
+            loss, grads = grad_fn(x, y)
+            if opt is None:
+                return consume(loss, grads)
+            return ops.depend(loss, opt(grads))
+        return jit_step
+    if pattern == "split":
+        compiled_grad = ms.jit(grad_fn)
 
-    @ms.jit
-    def train_step(x, y):
-        loss, grads = grad_fn(x, y)
-        if opt is None:  # keep the backward pass: its outputs must be used
-            return loss + ops.addn([g.sum() for g in grads]) * 0
-        return ops.depend(loss, opt(grads))
+        def split_step(x, y):
+            loss, grads = compiled_grad(x, y)  # the gradients are computed whether used or not
+            if opt is not None:
+                opt(grads)
+            return loss
+        return split_step
+    raise ValueError(f"unknown pattern {pattern!r}")
 
-    rng = np.random.default_rng(0)
-    x = ms.Tensor(rng.random((batch, 1, 32, 32), dtype=np.float32))
-    y = ms.Tensor(rng.integers(0, 10, batch).astype(np.int32))
-    for _ in range(5):
-        train_step(x, y).asnumpy()
+
+def measure(model, pattern, optimizer, steps, warmup):
+    """Median and quartiles of the synchronized step time (ms) of one row, in this process."""
+    os.environ.setdefault("GLOG_v", "3")
+    import mindspore as ms
+    from mindspore import nn
+
+    ms.set_seed(0)
+    net, x, y = build_model(model)
+    loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+    opt = make_optimizer(optimizer, net.trainable_params())
+    step = make_step(pattern, net, loss_fn, opt)
+    for _ in range(warmup):
+        step(x, y).asnumpy()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        train_step(x, y).asnumpy()
+        step(x, y).asnumpy()
         times.append((time.perf_counter() - start) * 1e3)
     q1, median, q3 = statistics.quantiles(times, n=4)
-    return {"median": median, "q1": q1, "q3": q3}
+    implementation = getattr(opt, "implementations", [None])[0]
+    return {"median": median, "q1": q1, "q3": q3, "implementation": implementation}
 
 
-class AdamKernels:
-    """The control: one in-place ``ops.Adam`` kernel per parameter (bias corrections off)."""
-
-    def __init__(self, params):
-        import mindspore as ms
-        from mindspore import ParameterTuple, Parameter, Tensor, ops
-        self.params = ParameterTuple(params)
-        self.m = ParameterTuple(Parameter(ops.zeros(p.shape, p.dtype), name=f"m.{p.name}") for p in params)
-        self.v = ParameterTuple(Parameter(ops.zeros(p.shape, p.dtype), name=f"v.{p.name}") for p in params)
-        self.scalars = [Tensor(x, ms.float32) for x in (0.0, 0.0, 1e-3, 0.9, 0.999, 1e-8)]
-        self.adam = ops.Adam()
-
-    def __call__(self, grads):
-        return tuple(self.adam(p, m, v, *self.scalars, g) for p, m, v, g in zip(self.params, self.m, self.v, grads))
-
-
-def run_child(optimizer, conf, steps, batch):
-    env = dict(os.environ)
-    env.pop("MS_DEV_RUNTIME_CONF", None)
-    if RUNTIME_CONFS[conf]:
-        env["MS_DEV_RUNTIME_CONF"] = RUNTIME_CONFS[conf]
-    out = subprocess.run([sys.executable, __file__, "--child", optimizer, "--steps", str(steps),
-                          "--batch", str(batch)], env=env, capture_output=True, text=True, check=True)
+def run_child(row, steps, warmup):
+    model, pattern, optimizer = row
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", model, pattern, optimizer,
+                          "--steps", str(steps), "--warmup", str(warmup)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"row {row} failed:\n{out.stdout}\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def optimizer_label(optimizer, runs):
+    if optimizer == "default":
+        return f"ours, default ({runs[0]['implementation']})"
+    return {"none": "no optimizer", "builtin": "built-in RAdam", "hypermap": "ours, hypermap",
+            "fused": "ours, fused"}[optimizer]
+
+
 def markdown(args, results):
-    lines = ["| runtime (`MS_DEV_RUNTIME_CONF`) | optimizer | median step (ms), per process | "
-             "median of processes (ms) |", "|---|---|---|---|"]
-    for (conf, optimizer), runs in results.items():
-        medians = [r["median"] for r in runs]
-        lines.append(f"| {conf} | {optimizer} | {', '.join(f'{m:.1f}' for m in medians)} | "
-                     f"{statistics.median(medians):.1f} |")
     import mindspore as ms
-    lines += ["", f"LeNet5, batch {args.batch}, random data; a `jit` train step (`value_and_grad` + "
-              f"`optimizer(grads)`) called from PyNative and synchronized every step; median over "
-              f"{args.steps} steps after 5 warm-up steps, in each of {args.processes} processes per row.",
+    lines = ["| model | pattern | optimizer | median step (ms) | spread of process medians (ms) | "
+             "vs built-in |", "|---|---|---|---|---|---|"]
+    for model in args.models:
+        for pattern in args.patterns:
+            rows = {o: r for (m, p, o), r in results.items() if (m, p) == (model, pattern)}
+            builtin = statistics.median(r["median"] for r in rows["builtin"]) if "builtin" in rows else None
+            for optimizer, runs in rows.items():
+                medians = [r["median"] for r in runs]
+                median = statistics.median(medians)
+                ratio = f"{median / builtin:.2f}x" if builtin and optimizer != "none" else "-"
+                lines.append(f"| {MODEL_LABELS[model]} | {PATTERN_LABELS[pattern]} | "
+                             f"{optimizer_label(optimizer, runs)} | {median:.1f} | "
+                             f"{min(medians):.1f}-{max(medians):.1f} | {ratio} |")
+    lines += ["", "\"vs built-in\": our median step time over the built-in's (below 1 is faster). "
+              f"Batch {BATCH}, random data, each step synchronized by reading the loss; per process, "
+              f"the median of {args.steps} steps after {args.warmup} warm-up steps; "
+              f"{args.processes} processes per row, rows interleaved.",
               f"Device: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; Python "
-              f"{platform.python_version()}, MindSpore {ms.__version__}.",
+              f"{platform.python_version()}, MindSpore {ms.__version__}; default runtime settings.",
               "Command: `" + " ".join(["python", "scripts/train_step_benchmark.py", *sys.argv[1:]]) + "`."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--child", choices=OPTIMIZERS, help=argparse.SUPPRESS)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--processes", type=int, default=3, help="processes per row")
-    parser.add_argument("--runtime", nargs="+", default=list(RUNTIME_CONFS), choices=list(RUNTIME_CONFS))
+    parser.add_argument("--child", nargs=3, metavar=("MODEL", "PATTERN", "OPTIMIZER"), help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=5, help="processes per row")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--patterns", nargs="+", default=list(PATTERNS), choices=PATTERNS)
+    parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=OPTIMIZERS)
     parser.add_argument("--out", default="docs/train_step_benchmark.md")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child, args.steps, args.batch)))
+        print(json.dumps(measure(*args.child, args.steps, args.warmup)))
         return 0
     from mindspore_radam import _fused
-    optimizers = [o for o in OPTIMIZERS if o != "ours, fused" or _fused.available()]
-    results = {}
-    for conf in args.runtime:
-        for optimizer in optimizers:
-            results[(conf, optimizer)] = []
+    optimizers = [o for o in args.optimizers if o != "fused" or _fused.available()]
+    results = {(m, p, o): [] for m in args.models for p in args.patterns for o in optimizers}
     for _ in range(args.processes):  # interleaved: one process of every row per round
-        for conf, optimizer in results:
-            run = run_child(optimizer, conf, args.steps, args.batch)
-            results[(conf, optimizer)].append(run)
-            print(f"{conf:22s} {optimizer:15s} {run['median']:8.1f} ms (q1 {run['q1']:.1f}, q3 {run['q3']:.1f})",
-                  flush=True)
+        for row in results:
+            run = run_child(row, args.steps, args.warmup)
+            results[row].append(run)
+            print(f"{row[0]:8s} {row[1]:6s} {row[2]:9s} {run['median']:8.1f} ms "
+                  f"(q1 {run['q1']:.1f}, q3 {run['q3']:.1f})", flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(markdown(args, results))

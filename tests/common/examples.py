@@ -81,13 +81,16 @@ def test_benchmark_script_writes_a_row_per_optimizer_and_mode(tmp_path):
 
 def test_train_step_benchmark_script_writes_a_row_per_optimizer(tmp_path):
     report = tmp_path / "train_step.md"
-    result = run(TRAIN_STEP_BENCHMARK, "--processes", "1", "--steps", "3", "--runtime", "graph_pipeline:False",
-                 "--out", str(report))
+    result = run(TRAIN_STEP_BENCHMARK, "--processes", "1", "--steps", "3", "--warmup", "1", "--models", "lenet5",
+                 "--patterns", "jit", "--out", str(report))
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line.split(" | ") for line in report.read_text().splitlines() if line.startswith("| graph_pipeline")]
-    assert [row[1] for row in rows] == (["no optimizer", "built-in RAdam"] + implementation_labels()
-                                        + ["ops.Adam kernels (control)"])
-    assert all(float(row[3].rstrip(" |")) > 0 for row in rows)
+    rows = [line.split(" | ") for line in report.read_text().splitlines() if line.startswith("| LeNet5")]
+    implementations = [label.split(", ")[1] for label in implementation_labels()]
+    default = "fused" if "fused" in implementations else "hypermap"
+    assert [row[2] for row in rows] == (["no optimizer", "built-in RAdam", f"ours, default ({default})"]
+                                        + implementation_labels())
+    assert all(row[1] == "jit function from PyNative" and float(row[3]) > 0 for row in rows)
+    assert [row[5].rstrip(" |") for row in rows][:2] == ["-", "1.00x"]
 
 
 def test_launch_floor_script_prints_a_row_per_tensor_count():
