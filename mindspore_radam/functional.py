@@ -179,8 +179,10 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
     gated = finite is not None
     finite = finite_flag(finite)
     step = ops.assign_add(step, ops.cast(finite, mstype.int64))
-    _, _, _, rect, _, adaptive_step, sgd_step = radam_scalars(
-        step, lr, hyper[0], hyper[1], hyper[2], degenerated_to_sgd)
+    # Indexed, not unpacked: graph code that unpacks outputs it never uses ("_") warns that side
+    # effect nodes were eliminated (the scalars hang off the step's in-place increment).
+    step_scalars = radam_scalars(step, lr, hyper[0], hyper[1], hyper[2], degenerated_to_sgd)
+    rect, adaptive_step, sgd_step = step_scalars[3], step_scalars[5], step_scalars[6]
     decay = float64(1.0) - ops.cast(lr, mstype.float64) * hyper[3]
     scalars = (maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1, one_minus_beta2, eps,
                decay, rect, adaptive_step, sgd_step)

@@ -17,16 +17,17 @@ SOAK = os.path.join(ROOT, "scripts", "soak.py")
 BENCHMARK = os.path.join(ROOT, "scripts", "benchmark.py")
 TRAIN_STEP_BENCHMARK = os.path.join(ROOT, "scripts", "train_step_benchmark.py")
 LAUNCH_FLOOR = os.path.join(ROOT, "scripts", "launch_floor.py")
+WARNINGS_PROBE = os.path.join(ROOT, "tests", "common", "warnings_probe.py")
 
 pytest.importorskip("sklearn", reason="the examples need the 'examples' extra (scikit-learn)")
 pytest.importorskip("tqdm", reason="the examples need the 'examples' extra (tqdm)")
 
 
-def run(script, *args, device="CPU"):
+def run(script, *args, device="CPU", **env_vars):
     cmd = [sys.executable, script, *args]
     if script == TRAIN:
         cmd += ["--device", device]
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **env_vars)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -91,6 +92,21 @@ def test_train_step_benchmark_script_writes_a_row_per_optimizer(tmp_path):
                                         + implementation_labels())
     assert all(row[1] == "jit function from PyNative" and float(row[3]) > 0 for row in rows)
     assert [row[5].rstrip(" |") for row in rows][:2] == ["-", "1.00x"]
+
+
+def mindspore_warnings(optimizer):
+    result = run(WARNINGS_PROBE, optimizer, GLOG_v="2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line for line in (result.stdout + result.stderr).splitlines() if "[WARNING]" in line]
+
+
+def test_train_steps_with_ours_print_no_more_warnings_than_with_the_built_in():
+    """Users read MindSpore's compile warnings ("Some side effect nodes were eliminated by mistake")
+    as a dropped update: ours must not add any, in any train-step pattern, loss-scaled too."""
+    allowed = len(mindspore_warnings("builtin"))
+    for implementation in [label.split(", ")[1] for label in implementation_labels()]:
+        warnings = mindspore_warnings(implementation)
+        assert len(warnings) <= allowed, "\n".join(warnings)
 
 
 def test_launch_floor_script_prints_a_row_per_tensor_count():
