@@ -75,7 +75,8 @@ def test_benchmark_script_writes_a_row_per_optimizer_and_mode(tmp_path):
                  "--out", str(report))
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line for line in report.read_text().splitlines() if line.startswith("| lenet5")]
-    labels = ["built-in RAdam"] + implementation_labels()
+    fused = "ours, fused" in implementation_labels()
+    labels = ["built-in RAdam"] + (["ours, default (fused)", "ours, hypermap"] if fused else ["ours, default (hypermap)"])
     assert sorted(row.split(" | ")[1:3] for row in rows) == sorted([m, l] for m in ("pynative", "graph") for l in labels)
     assert all(float(row.split(" | ")[3]) > 0 for row in rows)
 
