@@ -1,5 +1,6 @@
 """Tests of the example and measurement scripts (scripts/train_lenet5.py, compare_optimizers.py, soak.py,
-benchmark.py, train_step_benchmark.py, launch_floor.py).
+benchmark.py, train_step_benchmark.py, stall_reproducer.py, launch_floor.py), and of the compile
+warnings of train steps.
 
 Short runs as subprocesses, so each gets a fresh MindSpore context, exactly as a user runs them.
 """
@@ -18,6 +19,7 @@ BENCHMARK = os.path.join(ROOT, "scripts", "benchmark.py")
 TRAIN_STEP_BENCHMARK = os.path.join(ROOT, "scripts", "train_step_benchmark.py")
 LAUNCH_FLOOR = os.path.join(ROOT, "scripts", "launch_floor.py")
 WARNINGS_PROBE = os.path.join(ROOT, "tests", "common", "warnings_probe.py")
+STALL_REPRODUCER = os.path.join(ROOT, "scripts", "stall_reproducer.py")
 
 pytest.importorskip("sklearn", reason="the examples need the 'examples' extra (scikit-learn)")
 pytest.importorskip("tqdm", reason="the examples need the 'examples' extra (tqdm)")
@@ -108,6 +110,15 @@ def test_train_steps_with_ours_print_no_more_warnings_than_with_the_built_in():
     for implementation in [label.split(", ")[1] for label in implementation_labels()]:
         warnings = mindspore_warnings(implementation)
         assert len(warnings) <= allowed, "\n".join(warnings)
+
+
+def test_stall_reproducer_prints_a_row_per_variant():
+    variants = ["SGD, no control flow", "SGD, one Tensor if"]
+    result = run(STALL_REPRODUCER, "--processes", "1", "--steps", "2", "--variants", *variants)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| SGD")]
+    assert [row[0].lstrip("| ") for row in rows] == variants
+    assert all(float(row[2].rstrip(" |")) > 0 for row in rows)
 
 
 def test_launch_floor_script_prints_a_row_per_tensor_count():
