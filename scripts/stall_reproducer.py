@@ -131,9 +131,9 @@ def main(argv=None):
     print("|---|---|---|")
     for variant, medians in results.items():
         print(f"| {variant} | {', '.join(f'{m:.1f}' for m in medians)} | {statistics.median(medians):.1f} |")
+    command = " ".join(["python", "scripts/stall_reproducer.py", *sys.argv[1:]])
     print(f"\nLeNet5, batch 32, {args.steps} synchronized steps after 5 warm-up steps per process; "
-          f"MindSpore {ms.__version__}, {os.cpu_count()} CPUs. Command: `python scripts/stall_reproducer.py "
-          + " ".join(sys.argv[1:])).rstrip() + "`.")
+          f"MindSpore {ms.__version__}, {os.cpu_count()} CPUs. Command: `{command}`.")
     return 0
 
 
