@@ -8,24 +8,20 @@ All implementations take one keyword-only signature (see
 - ``"hypermap"``: ``HyperMap`` of the per-tensor update; portable (CPU, GPU, Ascend, any float
   dtype, Kahan summation).
 
-``RAdam(fused=None)`` (the default) and ``fused=False`` use ``"hypermap"``. ``fused=True`` demands
-the kernel for every group and raises ``RuntimeError`` with the reason when it can't run (not CPU,
-a non-float32 parameter, ``kahan_summation=True``, or the library missing or failing to load, with
-an install hint).
+``RAdam(fused=None)`` (the default) takes ``"fused"`` for every group where it can run and
+``"hypermap"`` for the others; ``fused=False`` takes ``"hypermap"`` everywhere; ``fused=True``
+demands the kernel for every group and raises ``RuntimeError`` with the reason when it can't run
+(not CPU, a non-float32 parameter, ``kahan_summation=True``, or the library missing or failing to
+load, with an install hint).
 
-Why the kernel is opt-in: a bare optimizer step with it is 5-13x faster than the built-in and
-within 1.2-2.2x of the memory floor at 10M parameters (scripts/benchmark.py, docs/benchmark.md),
-but inside a ``jit`` train step, after ``value_and_grad`` in the same graph, MindSpore 2.10's
-default CPU runtime runs it badly: a LeNet5 train step took 92 ms with it against 17-20 ms with
-``"hypermap"`` and 13-18 ms with the built-in (scripts/train_step_benchmark.py,
-docs/train_step_benchmark.md, 2 vCPUs). The kernel itself takes well under 1 ms there; the time
-goes to the runtime's busy-waiting threads (``AsyncRQueue``), which on two cores starve the
-threads that launch the kernels (MindSpore's own ``ops.Adam``, one per parameter in the op's
-place, stalls the same way: 94-100 ms). With the runtime's graph pipeline off
-(``MS_DEV_RUNTIME_CONF="graph_pipeline:False"``) the fused step is level with the portable one
-(11-14 vs 11-16 ms, the same as a step without an optimizer within noise). So ``None``
-takes the path that is never much slower; ``fused=True`` is for bare optimizer steps (an
-optimizer called from Python after a compiled backward) and for runs with the graph pipeline off.
+Why the kernel is the CPU default: it wins every train-step cell measured (LeNet5, an 8.4M-parameter
+MLP, a 130-tensor model; a ``jit`` function from PyNative, ``TrainOneStepCell`` in GRAPH_MODE, the
+optimizer from Python after a compiled backward; ``scripts/train_step_benchmark.py``,
+docs/train_step_benchmark.md), by 2-4x where the optimizer is a large part of the step, and every
+bare-step row by 5-16x (``scripts/benchmark.py``). It used to stall inside ``jit`` train steps on
+MindSpore 2.10's CPU runtime; so did the portable path and MindSpore's own optimizers, and
+``RAdam``'s one Tensor condition around the in-graph update removes that (see
+``RAdam._update_in_graph`` and docs/train_step_performance.md).
 """
 import mindspore as ms
 import mindspore.common.dtype as mstype

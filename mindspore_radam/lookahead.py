@@ -22,6 +22,7 @@ import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation
+from mindspore_radam.radam import restore_parse_method
 
 _lookahead_update = ops.MultitypeFuncGraph("lookahead_update")
 
@@ -93,6 +94,11 @@ class Lookahead(Optimizer):
         self.optimizer.add_param_group(param_group)
         added = tuple(self.optimizer.parameters)[count:]
         self.slow_weights = ParameterTuple(tuple(self.slow_weights) + tuple(_copy(added, "lookahead_slow")))
+
+    def __call__(self, gradients):
+        done = super().__call__(gradients)
+        restore_parse_method(self)  # after _pull_back ran from Python
+        return done
 
     def construct(self, gradients):
         done = self.optimizer(gradients)

@@ -1,9 +1,6 @@
 r"""The RAdam optimizer Cell: validation, defaults, state, and the loop over parameter groups."""
-import os
-
 import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, jit, ops
-from mindspore.ops.primitive import constexpr
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
@@ -12,19 +9,16 @@ from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
 from mindspore_radam.functional import compute_dtype, finite_flag, group_hyper, group_options
 
 
-def _graph_marker():
-    return 0
+def restore_parse_method(cell):
+    """Points MindSpore's graph parser back at ``cell.construct``.
 
-
-@constexpr(check=False)
-def _is_graph_constant(func):
-    return func is None
-
-
-def _in_graph():
-    """True in graph code (GRAPH_MODE, jit), where a Python function reaches a constexpr as None;
-    mindspore.graph.api._run_in_jit does the same but rebuilds its primitive on every call."""
-    return _is_graph_constant(_graph_marker)
+    Running a ``jit`` method of a Cell from Python (our ``_step``) leaves the method's name in the
+    Cell's ``__parse_method__`` (MindSpore 2.10, ``mindspore/graph/api.py``), so a graph that calls
+    the Cell later parses that method instead of ``construct``: a warm-up step from Python then
+    broke every ``jit`` train step with "The parameters number of the function is 2, but the number
+    of provided arguments is 1" (the built-in RAdam fails the same way).
+    """
+    cell.__parse_method__ = "construct"
 
 
 def _zeros_like(params, prefix, dtype_of=lambda dtype: dtype):
@@ -87,18 +81,20 @@ class RAdam(Optimizer):
         kahan_summation (bool): keep a Kahan compensation buffer per parameter (``kahan_comp.*``, in
             the parameter's dtype) that carries what rounding the update into the parameter lost,
             so small updates to bfloat16/float16 parameters are not dropped. Default: ``False``.
-        fused (Optional[bool]): ``True`` runs every group with the fused C++ kernel (CPU, float32)
-            and raises ``RuntimeError`` with the reason if it can't run; ``None`` and ``False`` use
-            the portable ``HyperMap`` path (:mod:`mindspore_radam.dispatch` says why the kernel is
-            opt-in). ``optimizer.implementations`` lists the choice per group. Default: ``None``.
+        fused (Optional[bool]): ``None`` runs each group with the fused C++ kernel where it can
+            (CPU, float32 parameters, no Kahan summation, library built) and with the portable
+            ``HyperMap`` path elsewhere; ``False`` uses the portable path everywhere; ``True``
+            demands the kernel and raises ``RuntimeError`` with the reason if it can't run
+            (:mod:`mindspore_radam.dispatch` says why). ``optimizer.implementations`` lists the
+            choice per group. Default: ``None``.
 
     Inputs:
         - **gradients** (tuple[Tensor]) - one gradient per Parameter, in ``optimizer.parameters``
           order, e.g. from ``mindspore.value_and_grad(fn, None, optimizer.parameters)``.
         - **grads_finite** (Tensor, optional) - a bool Tensor with one element, e.g.
           ``mindspore.amp.all_finite(grads)`` in a loss-scaled train step. When it is False the
-          call changes nothing: parameters, moments and step counts stay bit-identical, with no
-          host round trip and no control flow. Default: ``None`` (always step).
+          call changes nothing: parameters, moments and step counts stay bit-identical; the
+          implementations decide it on the device with ``select``. Default: ``None`` (always step).
 
     Raises:
         TypeError: if an argument has the wrong type.
@@ -200,26 +196,33 @@ class RAdam(Optimizer):
             groups.append(view)
         return {"state": state, "param_groups": groups}
 
-    def __call__(self, *args, **kwargs):
-        """A call from Python runs :meth:`construct` in Python, in GRAPH_MODE as in PyNative: it
-        validates, then runs the step as one compiled graph (``_step``). MindSpore's own GRAPH_MODE
-        ``Cell`` call would compile ``construct`` whole and pass the tuple in at about twice the
-        cost per gradient tensor (a fused step on 200 one-element tensors: 10.4 ms that way, 4.9 ms
-        this way).
-        Inside graph code (a train-step Cell in GRAPH_MODE, a ``jit`` function) the parser inlines
-        ``construct`` and this method is not used."""
-        if ms.get_context("mode") == ms.GRAPH_MODE and os.getenv("MS_JIT") != "0":
-            return self.construct(*args, **kwargs)
-        return super().__call__(*args, **kwargs)
+    def __call__(self, gradients, grads_finite=None):
+        """A call from Python, in PyNative as in GRAPH_MODE: validates, then runs the step as one
+        compiled graph (``_step``) that takes the gradients as a ``mutable`` tuple, i.e. as data (a
+        plain tuple is keyed by its elements: 22 vs 2.6 ms to pass in 200 new tensors). MindSpore's
+        own GRAPH_MODE ``Cell`` call would compile ``construct`` whole and pass the tuple in at about
+        twice the cost per gradient tensor (a fused step on 200 one-element tensors: 10.4 ms that
+        way, 4.9 ms this way).
 
-    def construct(self, gradients, grads_finite=None):
+        Inside graph code (a ``jit`` train step, a GRAPH_MODE train-step Cell) the parser inlines
+        :meth:`construct` instead, and this method is not used.
+        """
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
-        if _in_graph():  # @jit.cond: True
-            return self._update_in_graph(gradients, grads_finite)
-        # From Python: one compiled step. A mutable tuple is passed to it as data, while a plain one
-        # is keyed by its elements (22 vs 2.6 ms to pass in 200 new tensors).
-        return self._step(ms.mutable(tuple(gradients)), grads_finite)
+        done = self._step(ms.mutable(tuple(gradients)), grads_finite)
+        restore_parse_method(self)
+        return done
+
+    def construct(self, gradients, grads_finite=None):
+        """Graph code: validates (at compile time), then updates every group inline."""
+        _validation.check_gradients(gradients, self._expected_grads, self._names)
+        _validation.check_grads_finite(grads_finite)
+        return self._update_in_graph(gradients, grads_finite)
+
+    @jit(backend="ms_backend")
+    def _step(self, gradients, grads_finite):
+        """`_update_groups` compiled as one graph, for calls from Python."""
+        return self._update_groups(gradients, grads_finite)
 
     def _update_in_graph(self, gradients, grads_finite):
         """The step inlined into the caller's graph (a ``jit`` train step, a GRAPH_MODE Cell).
@@ -249,11 +252,6 @@ class RAdam(Optimizer):
         if grads_finite is None:
             return self.steps[0] >= 0
         return finite_flag(grads_finite)
-
-    @jit(backend="ms_backend")
-    def _step(self, gradients, grads_finite):
-        """`_update_groups` compiled as one graph in PyNative, and inlined in graph mode."""
-        return self._update_groups(gradients, grads_finite)
 
     def _update_groups(self, gradients, grads_finite):
         """Every group's step, each by its implementation."""

@@ -196,3 +196,27 @@ def test_compare_optimizers_quick_writes_plots_and_table(tmp_path):
     table = (tmp_path / "compare_table.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert len(rows) == 4 and "RAdam (mindspore_radam)" in table  # header + 3 optimizers
+
+
+def test_readme_and_docs_links_resolve():
+    """Every relative link in README.md and docs/*.md names a file that exists (anchors not checked)."""
+    import glob
+    import re
+    pages = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    broken = []
+    for page in pages:
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            path = target.split("#")[0]
+            if not path or re.match(r"^[a-z]+:", path):
+                continue
+            if not os.path.exists(os.path.join(os.path.dirname(page), path)):
+                broken.append(f"{os.path.relpath(page, ROOT)} -> {target}")
+    assert not broken, broken
+    linked = set(re.findall(r"\]\(docs/([^)#\s]+)", open(pages[0], encoding="utf-8").read()))
+    for page in pages[1:]:
+        linked |= set(re.findall(r"\]\(([^)#/\s]+\.md)", open(page, encoding="utf-8").read()))
+    unlinked = [os.path.basename(p) for p in pages[1:] if os.path.basename(p) not in linked]
+    assert not unlinked, f"docs pages no page links to: {unlinked}"
+

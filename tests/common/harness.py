@@ -15,7 +15,8 @@ def set_mode(mode):
 def make_stepper(mode, optimizer, then=None, half=None, gated=False):
     """Returns step(grad_arrays) that applies one optimizer step in `mode`, then calls `then()`
     (e.g. ``scheduler.step``) if given. `half` (a MindSpore dtype): the gradients' dtype, for
-    half-precision parameters. `gated`: call ``optimizer(grads, all_finite(grads))``.
+    half-precision parameters. `gated`: call ``optimizer(grads, all_finite(grads))``; ``"if"``: call
+    ``optimizer(grads)`` under ``if all_finite(grads):`` (control flow in graph code).
 
     pynative / graph: ``optimizer(grads)`` called directly in that context mode.
     jit: a ``value_and_grad`` train step under ``@mindspore.jit`` whose loss is
@@ -24,6 +25,10 @@ def make_stepper(mode, optimizer, then=None, half=None, gated=False):
     set_mode(mode)
 
     def update(grads):
+        if gated == "if":  # MindSpore's mixed-precision tutorial: skip the call on overflow
+            if all_finite(grads):
+                optimizer(grads)
+            return True
         return optimizer(grads, all_finite(grads)) if gated else optimizer(grads)
 
     def tensor(array):  # as given (bad-call tests pass wrong dtypes), or in the half dtype

@@ -170,6 +170,26 @@ def test_group_added_late_starts_at_t1(implementation, mode):
     assert len(optimizer.exp_avg) == len(optimizer.exp_avg_sq) == len(params)
 
 
+@pytest.mark.parametrize("gated", (False, True, "if"), ids=("plain", "grads_finite", "if_all_finite"))
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_step_from_python_then_inside_jit_train_step(implementation, gated):
+    """A warm-up step called from Python, then the compiled train step (the built-in fails here
+    with "The parameters number of the function is 8, but the number of provided arguments is 1")."""
+    arrays = make_arrays(30)
+    params = make_params(arrays)
+    optimizer = make_radam(params, implementation, lr=0.01, weight_decay=0.1)
+    reference = ReferenceRAdam([dict(params=arrays, lr=0.01, weight_decay=0.1)])
+    grads = grad_sequence(31, steps=9)
+    make_stepper("pynative", optimizer, gated=gated)(grads[0])
+    reference.step(grads[0])
+    step = make_stepper("jit", optimizer, gated=gated)
+    for t, step_grads in enumerate(grads[1:], start=2):
+        step(step_grads)
+        reference.step(step_grads)
+        assert_matches(params, reference.params, f"jit step {t} after a step from Python")
+    assert int(optimizer.steps[0].asnumpy()) == 9
+
+
 @pytest.mark.parametrize("error_input", BAD_INPUTS, ids=lambda e: e.desc)
 def test_bad_input_rejected_before_anything_changes(error_input):
     arrays = make_arrays(8)

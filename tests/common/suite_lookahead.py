@@ -50,6 +50,24 @@ def test_lookahead_matches_reference_every_step(inner, mode, k, alpha):
     assert int(lookahead.lookahead_step.asnumpy()) == 16
 
 
+@pytest.mark.parametrize("inner", INNERS[:-1])
+def test_lookahead_step_from_python_then_inside_jit_train_step(inner):
+    """Warm-up steps from Python, then the compiled train step (MindSpore's jit methods redirect the
+    graph parser of their Cell until we point it back at construct)."""
+    arrays = make_arrays(37, SHAPES)
+    lookahead, params, reference = build(inner, arrays, 3, 0.5)
+    grads = grad_sequence(38, steps=10, shapes=SHAPES)
+    for step_grads in grads[:2]:
+        make_stepper("pynative", lookahead)(step_grads)
+        reference.step(step_grads)
+    step = make_stepper("jit", lookahead)
+    for t, step_grads in enumerate(grads[2:], start=3):
+        step(step_grads)
+        reference.step(step_grads)
+        assert_close(params, reference, f"{inner}, jit step {t} after steps from Python")
+    assert int(lookahead.lookahead_step.asnumpy()) == 10
+
+
 @pytest.mark.parametrize("mode", ("pynative", "jit"))
 def test_schedulers_drive_lookahead_and_its_inner_optimizer(mode):
     """A scheduler built on the wrapper changes the wrapped optimizer's rates (they are shared)."""
