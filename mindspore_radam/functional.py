@@ -7,24 +7,25 @@ Per element, with the group's scalars from :func:`mindspore_radam.schedule.radam
     g &\leftarrow -g \quad \text{if maximize} \\
     g &\leftarrow g + \lambda\theta \quad \text{(L2, if not decoupled)} \\
     \theta &\leftarrow \theta (1 - lr\,\lambda) \quad \text{(if decoupled)} \\
-    m &\leftarrow m + (1 - \beta_1)(g - m) && \texttt{lerp} \\
-    v &\leftarrow \beta_2 v + (1 - \beta_2)(g \cdot g) && \texttt{addcmul} \\
-    step &= rect \;?\; adaptive\_step \;:\; sgd\_step && \text{(once per group)} \\
-    denom &\leftarrow rect \;?\; \sqrt{v} + \epsilon \;:\; 1 && \texttt{select} \\
-    \theta &\leftarrow \theta + (-step \cdot m) / denom && \texttt{addcdiv} \\
+    m &\leftarrow m + (1 - \beta_1)(g - m) \\
+    v &\leftarrow \beta_2 v + (1 - \beta_2)(g \cdot g) \\
+    step &= rect \;?\; adaptive\_step \;:\; sgd\_step \quad \text{(once per group)} \\
+    denom &\leftarrow rect \;?\; \sqrt{v} + \epsilon \;:\; 1 \\
+    \theta &\leftarrow \theta - (step \cdot m) / denom \\
     (\theta, m, v) &\leftarrow (\theta, m, v) \text{ as they were, if } \lnot finite
     \end{aligned}
 
 ``adaptive_step = lr r_t sqrt(bc2)/bc1`` and ``sgd_step = lr/bc1`` (0 when
 ``degenerated_to_sgd`` is off) carry the bias corrections, so the last line is
 ``torch.optim.RAdam``'s ``theta -= lr * m/bc1 * r_t * sqrt(bc2)/(sqrt(v)+eps)``
-(or ``theta -= lr * m/bc1``): negating the step and dividing by 1 are exact, so it rounds as
-``theta - (step * m) / (sqrt(v) + eps)`` and ``theta - step * m`` do. The branch is data: one step
-size per group and a ``select`` of the denominator. MindSpore's ``Lerp``, ``Addcmul`` and
-``Addcdiv`` kernels compute exactly the expressions on their lines, each in one pass over memory.
-`finite` is the optional ``grads_finite`` flag of a loss-scaled train step: when it is False the
-step changes nothing, step count included (three more ``select``s per tensor, only when the flag is
-given).
+(or ``theta -= lr * m/bc1``; dividing by 1 is exact). The branch is data: one step size per group
+and a ``select`` of the denominator, so each tensor is read and written once per line, not once per
+branch. The division is ``RealDiv``: the ``/`` operator's ``Div`` CPU kernel computes the same IEEE
+quotients 4-7x slower. For ungated steps of a parameter whose state and compute dtype are its own
+(float32, float64), ``m`` and ``theta`` are written in place (``AssignAdd``/``AssignSub``: the same
+roundings, one pass fewer each). `finite` is the optional ``grads_finite`` flag of a loss-scaled
+train step: when it is False the step changes nothing, step count included (three more
+``select``s per tensor, only when the flag is given).
 
 Half precision: for float16/bfloat16 parameters every line above runs in float32 (the moments
 are read from their storage dtype, float32 by default) and the results are rounded once into
@@ -46,7 +47,8 @@ from mindspore_radam.schedule import float64, radam_scalars
 _radam_update = ops.MultitypeFuncGraph("radam_update")
 
 
-# IEEE division; the `/` operator's Div kernel computes the same quotients 4-7x slower on CPU.
+# IEEE division; the `/` operator's Div kernel computes the same quotients 4-7x slower on CPU. (The
+# one-kernel Lerp/Addcmul/Addcdiv compute our lines exactly but run 10-15x slower than Add/Mul there.)
 _REAL_DIV = ops.RealDiv()
 
 
