@@ -240,7 +240,8 @@ class RAdam(Optimizer):
         step is skipped), else an always-true comparison of the first group's step count; either
         way the implementations still gate on ``grads_finite`` with ``select``, so the result does
         not depend on the guard. Elsewhere (GPU, Ascend) the branch would cost a device-to-host
-        read of the condition each step, and the stall was not seen, so there is no guard.
+        read of the condition each step, and whether their runtimes stall is unmeasured (no such
+        device was available), so there is no guard there.
         """
         if self._guarded:
             if self._guard_condition(grads_finite):
