@@ -351,3 +351,112 @@ def check_state_dtype(value):
         raise ValueError(f"state_dtype must be None (float32 state for float16/bfloat16 parameters) or 'param' "
                          f"(the parameter's dtype), but got {value!r}")
     return value
+
+
+# --- mindspore_radam.nn.RAdam (the mindspore.nn.Optimizer front door) ---
+
+NN_GROUP_KEYS = ("params", "lr", "weight_decay", "grad_centralization")
+
+
+def check_nn_learning_rate(value, name="learning_rate"):
+    """An ``nn``-style learning rate: a number, a 0-d Tensor, a 1-d Tensor or a list of numbers
+    indexed by the global step, or a ``LearningRateSchedule``. Values must be finite and >= 0."""
+    from mindspore.nn.learning_rate_schedule import LearningRateSchedule  # pylint: disable=import-outside-toplevel
+    if isinstance(value, LearningRateSchedule):
+        return value
+    if isinstance(value, Tensor):
+        if value.ndim > 1:
+            raise ValueError(f"{name} must be a 0-d or 1-d Tensor, but got a Tensor of shape {value.shape}")
+        if value.dtype == mstype.bool_:
+            raise TypeError(f"{name} must hold numbers, but got a Bool Tensor")
+        values = value.asnumpy().astype(np.float64).reshape(-1)
+    elif _is_real(value):
+        values = np.array([float(value)])
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if not _is_real(item):
+                raise TypeError(f"{name}[{index}] must be a real number, but got {item!r}")
+        values = np.array([float(item) for item in value])
+    else:
+        raise TypeError(f"{name} must be a float, int, Tensor, list of numbers or LearningRateSchedule, "
+                        f"but got {type(value).__name__}")
+    if values.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(values)) or np.any(values < 0.0):
+        raise ValueError(f"Invalid learning rate: {name} must be finite and >= 0, but got {value!r}")
+    return value
+
+
+def check_nn_weight_decay(value, name="weight_decay"):
+    """A number >= 0, or a Cell mapping the global step to the coefficient (a dynamic weight decay)."""
+    from mindspore.nn import Cell  # pylint: disable=import-outside-toplevel
+    if isinstance(value, Cell):
+        return value
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a float, int or a Cell of the global step, but got {value!r} "
+                        f"of type {type(value).__name__}")
+    return check_weight_decay(value, name)
+
+
+def check_loss_scale(value):
+    if not _is_real(value):
+        raise TypeError(f"loss_scale must be a float, but got {value!r} of type {type(value).__name__}")
+    if not math.isfinite(float(value)) or float(value) <= 0.0:
+        raise ValueError(f"Invalid loss_scale: {value!r}; it must be finite and > 0")
+    return float(value)
+
+
+def check_nn_params(params):
+    """``mindspore.nn.Optimizer``'s `params`: Parameters, or group dicts (``NN_GROUP_KEYS``) and at
+    most one ``{'order_params': ...}`` dict. Checks what ``nn.Optimizer`` would reject later, with
+    errors that name the argument, before anything is created."""
+    if isinstance(params, (Parameter, Tensor)) or params is None or isinstance(params, (str, bytes, dict)) \
+            or not isinstance(params, Iterable) or isinstance(params, (set, frozenset)):
+        raise TypeError(f"params must be a list of Parameters or of group dicts, but got {type(params).__name__}")
+    items = list(params)
+    if not items:
+        raise ValueError("params is empty: the optimizer got no Parameters to optimize")
+    if not all(isinstance(item, dict) for item in items):
+        check_param_list(items, "params")
+        _check_unique(items, "params")
+        return items
+    seen, group_params, ordered = [], [], None
+    for index, group in enumerate(items):
+        where = f"params[{index}]"
+        if "order_params" in group:
+            if len(group) > 1:
+                raise ValueError(f"{where}: the 'order_params' dict must hold only that key, but has {sorted(group)}")
+            ordered = check_param_list(group["order_params"], f"{where}['order_params']")
+            continue
+        for key in group:
+            if key not in NN_GROUP_KEYS:
+                guess = {"learning_rate": "lr", "wd": "weight_decay"}.get(key) or next(
+                    iter(difflib.get_close_matches(str(key), NN_GROUP_KEYS, n=1, cutoff=0.6)), None)
+                hint = f"; did you mean {guess!r}?" if guess else ""
+                raise ValueError(f"{where} has an unknown key {key!r} (known: {', '.join(NN_GROUP_KEYS)}, "
+                                 f"or a separate 'order_params' dict){hint}")
+        if "params" not in group:
+            raise ValueError(f"{where} has no 'params' key")
+        members = check_param_list(group["params"], f"{where}['params']")
+        if not members:
+            raise ValueError(f"{where}['params'] is empty")
+        if "lr" in group:
+            check_nn_learning_rate(group["lr"], f"{where}['lr']")
+        if "weight_decay" in group:
+            check_nn_weight_decay(group["weight_decay"], f"{where}['weight_decay']")
+        if "grad_centralization" in group:
+            check_flag(group["grad_centralization"], f"{where}['grad_centralization']")
+        seen += members
+        group_params.append(members)
+    _check_unique(seen, "params")
+    if ordered is not None and (len(ordered) != len(seen) or {id(p) for p in ordered} != {id(p) for p in seen}):
+        raise ValueError("params: 'order_params' must list exactly the Parameters of the groups, each once")
+    return items
+
+
+def _check_unique(params, where):
+    names = set()
+    for param in params:
+        if param.name in names:
+            raise ValueError(f"{where}: Parameter {param.name!r} appears more than once")
+        names.add(param.name)

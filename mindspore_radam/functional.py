@@ -223,7 +223,8 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
         step (Parameter): the group's int64 step count; incremented here.
         lr (Tensor): the group's learning rate.
         hyper (Tensor): float64 ``HYPER_FIELDS`` of the group (:func:`group_hyper`).
-        options (tuple): the same values as Python numbers (:func:`group_options`).
+        options (tuple): the same values as Python numbers (:func:`group_options`); a non-zero
+            ``weight_decay`` there only switches decay on, its value is ``hyper``'s.
         finite (Optional[Tensor]): a 0-d bool Tensor; False makes the step change nothing (step
             count included). None: always step.
         kahan_comp (Optional[tuple[Tensor]]): Kahan compensation buffers, one per parameter in its
@@ -245,7 +246,9 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
 
     def pair(index):
         return hyper[index], Tensor(options[index], mstype.float32)
-    weight_decay = pair(3) if options[3] != 0.0 else None
+    # The decay coefficient is read from `hyper`, which a caller may rebuild each step (a weight-decay
+    # schedule, see mindspore_radam.nn); `options[3]` only says whether there is one.
+    weight_decay = (hyper[3], ops.cast(hyper[3], mstype.float32)) if options[3] != 0.0 else None
     scalars = (maximize, decoupled_weight_decay, weight_decay, pair(1), pair(5), pair(6), pair(4), rect,
                (decay, ops.cast(decay, mstype.float32)), (step_size, ops.cast(step_size, mstype.float32)))
     update = ops.partial(_radam_update, scalars, gated, finite)

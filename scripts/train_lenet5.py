@@ -1,7 +1,8 @@
 """Train LeNet5 with mindspore_radam.RAdam on real handwritten digits that ship with scikit-learn
 (no download), or on MNIST IDX files. The last line printed is ``test accuracy: X.XXXX``.
 
-    python scripts/train_lenet5.py
+    python scripts/train_lenet5.py                # a value_and_grad train step (PyNative)
+    python scripts/train_lenet5.py --api model    # mindspore.train.Model with mindspore_radam.nn.RAdam (graph)
     python scripts/train_lenet5.py --dataset mnist --data-dir ~/data/mnist --epochs 3
 """
 import argparse
@@ -14,8 +15,12 @@ import mindspore as ms  # noqa: E402
 
 from mindspore_radam.examples import data as example_data  # noqa: E402
 from mindspore_radam.examples.lenet import PARAM_DTYPES  # noqa: E402
+from mindspore_radam.examples.model_api import ModelRunConfig, train_with_model  # noqa: E402
 from mindspore_radam.examples.training import (  # noqa: E402
     OPTIMIZERS, SCHEDULERS, RunConfig, init_distributed, train)
+
+# Options of the value_and_grad example that --api model does not take.
+LOOP_ONLY = ("optimizer", "distributed", "param_dtype", "kahan", "save", "resume", "stop_after")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -27,6 +32,10 @@ def parse_args(argv):
     defaults = RunConfig()
     parser = OneLineErrorParser(prog="train_lenet5.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--api", choices=("loop", "model"), default="loop",
+                        help="loop: a value_and_grad train step with mindspore_radam.RAdam (default); model: "
+                             "mindspore.train.Model with mindspore_radam.nn.RAdam, LossMonitor, ModelCheckpoint, "
+                             "Accuracy")
     parser.add_argument("--dataset", choices=("digits", "mnist"), default="digits")
     parser.add_argument("--data-dir", help="directory with the four MNIST IDX files (for --dataset mnist)")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=defaults.optimizer)
@@ -34,7 +43,8 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--mode", choices=("pynative", "graph"), default=defaults.mode)
+    parser.add_argument("--mode", choices=("pynative", "graph"),
+                        help=f"default: {defaults.mode} for --api loop, {ModelRunConfig().mode} for --api model")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default=defaults.scheduler)
     parser.add_argument("--device", choices=("CPU", "GPU", "Ascend"), default="CPU")
     parser.add_argument("--save", metavar="PATH", help="write a checkpoint (model, optimizer, scheduler) at the end")
@@ -49,8 +59,18 @@ def parse_args(argv):
                         help="store the parameters in this dtype (computed in float32; the optimizer keeps "
                              "float32 state)")
     parser.add_argument("--kahan", action="store_true", help="RAdam's kahan_summation (for --param-dtype bfloat16)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--checkpoint-dir", metavar="DIR",
+                        help="--api model: ModelCheckpoint writes a checkpoint per epoch into DIR")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (--api model: no LossMonitor)")
     args = parser.parse_args(argv)
+    if args.api == "model":
+        for name in LOOP_ONLY:
+            if getattr(args, name) not in (None, False, parser.get_default(name)):
+                parser.error(f"argument --{name.replace('_', '-')}: not an option of --api model")
+    elif args.checkpoint_dir:
+        parser.error("argument --checkpoint-dir: an option of --api model (use --save with the default api)")
+    if args.mode is None:
+        args.mode = ModelRunConfig().mode if args.api == "model" else defaults.mode
     if not args.lr >= 0 or args.lr == float("inf"):
         parser.error(f"argument --lr: must be a finite number >= 0, got {args.lr}")
     if args.epochs < 1:
@@ -80,6 +100,13 @@ def main(argv=None):
         else:
             x_train, y_train, x_test, y_test = example_data.load_digits()
             data = (x_train[rank::ranks], y_train[rank::ranks], x_test, y_test)
+        if args.api == "model":
+            config = ModelRunConfig(lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                    mode=args.mode, schedule=args.scheduler, checkpoint_dir=args.checkpoint_dir,
+                                    print_loss=not args.no_progress)
+            _, accuracy = train_with_model(config, data)
+            print(f"test accuracy: {accuracy:.4f}")
+            return 0
         config = RunConfig(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=batch_size,
                            seed=args.seed, mode=args.mode, scheduler=args.scheduler, distributed=args.distributed,
                            param_dtype=args.param_dtype, kahan=args.kahan)
