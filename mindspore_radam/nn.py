@@ -29,6 +29,17 @@ def _clone_zeros(param, prefix):
     return state
 
 
+_unscale = ops.MultitypeFuncGraph("unscale")
+
+
+@_unscale.register("Tensor", "Tensor")
+def _unscale_tensor(reciprocal_scale, grad):
+    """``grad * (1 / loss_scale)`` in the gradient's dtype, as ``nn.Optimizer.scale_grad`` computes it."""
+    if grad.size == 0:
+        return grad
+    return grad * ops.cast(reciprocal_scale, grad.dtype)
+
+
 class RAdam(nn.Optimizer):
     r"""Rectified Adam as a :class:`mindspore.nn.Optimizer`, for ``Model.train`` and the ``nn`` wrappers.
 
@@ -102,6 +113,10 @@ class RAdam(nn.Optimizer):
         fused = _validation.check_fused(fused)
         if isinstance(weight_decay, (int, float)):
             weight_decay = float(weight_decay)
+        if ms.get_context("device_target") == "CPU" and any(
+                isinstance(item, dict) and item.get("grad_centralization") for item in items):
+            raise ValueError("grad_centralization=True needs MindSpore's Centralization kernel, which has no CPU "
+                             "implementation (MindSpore 2.10); set it on Ascend or GPU only")
         raw_decay = self._decay_of_each(items, weight_decay)
         super().__init__(learning_rate, items, weight_decay, loss_scale)
         self._options_common = dict(betas=betas, **options)
@@ -161,7 +176,8 @@ class RAdam(nn.Optimizer):
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         gradients = self.flatten_gradients(gradients)
         gradients = self.gradients_centralization(gradients)
-        gradients = self.scale_grad(gradients)
+        if self.need_scale:  # nn.Optimizer.scale_grad, which fails to compile on zero-size gradients
+            gradients = self.hyper_map(ops.partial(_unscale, self.reciprocal_scale), gradients)
         lr = self.get_lr()
         decays = self._current_decays()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
