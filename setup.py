@@ -7,15 +7,17 @@ from setuptools import Extension, find_packages, setup
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "mindspore_radam" / "__init__.py").read_text()).group(1)
 
-# The fused CPU kernel: a plain shared library with a C ABI that MindSpore loads as an AOT custom
-# op (it is never imported by Python). It is built on the machine that installs the package, so
-# -march=native vectorizes it for that CPU; -ffp-contract=off (no FMA) keeps it bit-identical to the
-# portable path. Optional: without a compiler the package installs and uses the portable path.
+# The fused CPU kernel: a plain shared library with a C ABI that MindSpore loads as an AOT custom op
+# (it is never imported by Python). It is built for the target's baseline instruction set (no
+# -march=native), so a wheel runs on any CPU of its architecture; on x86-64 it carries AVX2 and
+# AVX-512 variants of its loop and picks the widest the running CPU has. -ffp-contract=off (no
+# FMA) keeps every variant bit-identical to the portable path. Optional: without a compiler the
+# package installs and uses the portable path.
 FUSED_CPU_KERNEL = Extension(
     "mindspore_radam._radam_cpu",
     sources=["mindspore_radam/csrc/radam_cpu.cc"],
     language="c++",
-    extra_compile_args=["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-std=c++17"],
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-std=c++17"],
     optional=True,
 )
 

@@ -6,15 +6,18 @@
 // tensor in a single pass over memory: it reads theta, g, m, v and writes theta, m, v (28 bytes per
 // element), in place through the input pointers. The per-element arithmetic is that of
 // mindspore_radam/functional.py, in the same order, so the two implementations agree bit for bit
-// (build with -ffp-contract=off: no FMA).
+// (build with -ffp-contract=off: no FMA). The library is portable: it is built for the baseline
+// instruction set and carries AVX2 and AVX-512 variants of the loop that it picks at run time.
 //
 // Inputs:  step (int64, 1 element, incremented in place), lr (float32, 1 element),
 //          hyper (float64[kHyperSize], mindspore_radam.functional.HYPER_FIELDS),
 //          finite (bool, 1 element: false skips the step, leaving everything as it was),
 //          then N params, N grads, N exp_avg, N exp_avg_sq (float32).
 // Output:  a float32[1] dummy that ties the op into the graph.
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 namespace {
@@ -58,10 +61,12 @@ int64_t NumElements(int ndim, const int64_t *shape) {
 enum DecayMode { kNoDecay, kL2, kDecoupledDecay };
 
 // The per-element update with every branch resolved at compile time, so the loop vectorizes.
-// Same operations, in the same order, as functional._radam_update_tensor.
+// Same operations, in the same order, as functional._radam_update_tensor. Always inlined into one
+// function per instruction set below, where it is vectorized for that set.
 template <bool kMaximize, DecayMode kDecayMode, bool kRect>
-void UpdateLoop(const Scalars &s, const double *h, float *__restrict__ theta, const float *__restrict__ grad,
-                float *__restrict__ exp_avg, float *__restrict__ exp_avg_sq, int64_t n) {
+inline __attribute__((always_inline)) void UpdateBody(const Scalars &s, const double *h, float *__restrict__ theta,
+                                                      const float *__restrict__ grad, float *__restrict__ exp_avg,
+                                                      float *__restrict__ exp_avg_sq, int64_t n) {
   const float step = kRect ? s.adaptive_step : s.sgd_step, decay = s.decay;
   const float beta2 = static_cast<float>(h[kBeta2]);
   const float one_minus_beta1 = static_cast<float>(h[kOneMinusBeta1]);
@@ -81,25 +86,107 @@ void UpdateLoop(const Scalars &s, const double *h, float *__restrict__ theta, co
   }
 }
 
+// One variant per instruction set, chosen at run time (ActiveIsa): the library runs on any x86-64
+// CPU, and uses AVX2 or AVX-512 only where the CPU has them. No variant enables FMA and the build
+// uses -ffp-contract=off, so all of them round exactly alike: bit-identical results.
+enum Isa { kBaseline, kAvx2, kAvx512, kIsaCount };
+const char *const kIsaNames[kIsaCount] = {"baseline", "avx2", "avx512"};
+
+#define RADAM_LOOP_PARAMS                                                                                  \
+  const Scalars &s, const double *h, float *__restrict__ theta, const float *__restrict__ grad,            \
+      float *__restrict__ exp_avg, float *__restrict__ exp_avg_sq, int64_t n
+#define RADAM_LOOP_ARGS s, h, theta, grad, exp_avg, exp_avg_sq, n
+
+struct Baseline {  // x86-64's SSE2, or the target's baseline (NEON on aarch64)
+  template <bool kMaximize, DecayMode kDecayMode, bool kRect>
+  static void Run(RADAM_LOOP_PARAMS) { UpdateBody<kMaximize, kDecayMode, kRect>(RADAM_LOOP_ARGS); }
+};
+#if defined(__x86_64__) || defined(__i386__)
+#define RADAM_X86 1
+struct Avx2 {
+  template <bool kMaximize, DecayMode kDecayMode, bool kRect>
+  __attribute__((target("avx2"))) static void Run(RADAM_LOOP_PARAMS) {
+    UpdateBody<kMaximize, kDecayMode, kRect>(RADAM_LOOP_ARGS);
+  }
+};
+struct Avx512 {
+  template <bool kMaximize, DecayMode kDecayMode, bool kRect>
+  __attribute__((target("avx512f"))) static void Run(RADAM_LOOP_PARAMS) {
+    UpdateBody<kMaximize, kDecayMode, kRect>(RADAM_LOOP_ARGS);
+  }
+};
+#else
+using Avx2 = Baseline;  // never chosen: IsaSupported is false for it
+using Avx512 = Baseline;
+#endif
+
 using LoopFn = void (*)(const Scalars &, const double *, float *, const float *, float *, float *, int64_t);
 
-template <bool kMaximize, DecayMode kDecayMode>
+template <class Variant, bool kMaximize, DecayMode kDecayMode>
 LoopFn PickRect(bool rect) {
-  return rect ? UpdateLoop<kMaximize, kDecayMode, true> : UpdateLoop<kMaximize, kDecayMode, false>;
+  return rect ? Variant::template Run<kMaximize, kDecayMode, true> : Variant::template Run<kMaximize, kDecayMode, false>;
 }
 
-template <bool kMaximize>
+template <class Variant, bool kMaximize>
 LoopFn PickDecay(DecayMode mode, bool rect) {
   switch (mode) {
-    case kL2: return PickRect<kMaximize, kL2>(rect);
-    case kDecoupledDecay: return PickRect<kMaximize, kDecoupledDecay>(rect);
-    default: return PickRect<kMaximize, kNoDecay>(rect);
+    case kL2: return PickRect<Variant, kMaximize, kL2>(rect);
+    case kDecoupledDecay: return PickRect<Variant, kMaximize, kDecoupledDecay>(rect);
+    default: return PickRect<Variant, kMaximize, kNoDecay>(rect);
   }
+}
+
+template <class Variant>
+LoopFn PickVariantLoop(DecayMode mode, bool maximize, bool rect) {
+  return maximize ? PickDecay<Variant, true>(mode, rect) : PickDecay<Variant, false>(mode, rect);
+}
+
+bool IsaSupported(int isa) {
+  if (isa == kBaseline) return true;
+#ifdef RADAM_X86
+  __builtin_cpu_init();
+  if (isa == kAvx2) return __builtin_cpu_supports("avx2");
+  if (isa == kAvx512) return __builtin_cpu_supports("avx512f");
+#endif
+  return false;
+}
+
+// The widest supported set, unless MINDSPORE_RADAM_ISA names a supported one.
+int DetectIsa() {
+  const char *wanted = std::getenv("MINDSPORE_RADAM_ISA");
+  if (wanted != nullptr) {
+    for (int isa = 0; isa < kIsaCount; ++isa) {
+      if (std::strcmp(wanted, kIsaNames[isa]) == 0 && IsaSupported(isa)) return isa;
+    }
+  }
+  for (int isa = kIsaCount - 1; isa > kBaseline; --isa) {
+    if (IsaSupported(isa)) return isa;
+  }
+  return kBaseline;
+}
+
+std::atomic<int> g_isa{-1};
+std::atomic<long long> g_isa_calls[kIsaCount];  // kernel calls per variant, for tests
+
+int ActiveIsa() {
+  int isa = g_isa.load(std::memory_order_relaxed);
+  if (isa < 0) {
+    isa = DetectIsa();
+    g_isa.store(isa, std::memory_order_relaxed);
+  }
+  return isa;
 }
 
 LoopFn PickLoop(const Scalars &s, const double *h) {
   const DecayMode mode = h[kWeightDecay] == 0.0 ? kNoDecay : (h[kDecoupled] != 0.0 ? kDecoupledDecay : kL2);
-  return h[kMaximize] != 0.0 ? PickDecay<true>(mode, s.rect) : PickDecay<false>(mode, s.rect);
+  const bool maximize = h[kMaximize] != 0.0;
+  const int isa = ActiveIsa();
+  g_isa_calls[isa].fetch_add(1, std::memory_order_relaxed);
+  switch (isa) {
+    case kAvx512: return PickVariantLoop<Avx512>(mode, maximize, s.rect);
+    case kAvx2: return PickVariantLoop<Avx2>(mode, maximize, s.rect);
+    default: return PickVariantLoop<Baseline>(mode, maximize, s.rect);
+  }
 }
 
 }  // namespace
@@ -131,5 +218,25 @@ extern "C" int RAdamFusedStep(int nparam, void **params, int *ndims, int64_t **s
     update(s, h, static_cast<float *>(params[p]), static_cast<const float *>(params[g]),
            static_cast<float *>(params[m]), static_cast<float *>(params[v]), NumElements(ndims[p], shapes[p]));
   }
+  return 0;
+}
+
+// Which instruction-set variant runs the loop: for tests, benchmarks and diagnosis (ctypes).
+extern "C" const char *RAdamIsaName(int isa) { return isa >= 0 && isa < kIsaCount ? kIsaNames[isa] : ""; }
+extern "C" int RAdamIsaCount() { return kIsaCount; }
+extern "C" int RAdamIsaSupported(int isa) { return isa >= 0 && isa < kIsaCount && IsaSupported(isa) ? 1 : 0; }
+extern "C" int RAdamActiveIsa() { return ActiveIsa(); }
+extern "C" long long RAdamIsaCalls(int isa) {
+  return isa >= 0 && isa < kIsaCount ? g_isa_calls[isa].load(std::memory_order_relaxed) : -1;
+}
+// Forces variant `isa` (if supported; returns 0) or, with -1, goes back to detection. Returns -1 if
+// `isa` is not supported by this CPU.
+extern "C" int RAdamForceIsa(int isa) {
+  if (isa == -1) {
+    g_isa.store(DetectIsa(), std::memory_order_relaxed);
+    return 0;
+  }
+  if (isa < 0 || isa >= kIsaCount || !IsaSupported(isa)) return -1;
+  g_isa.store(isa, std::memory_order_relaxed);
   return 0;
 }

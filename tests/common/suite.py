@@ -378,9 +378,9 @@ def test_lenet5_value_and_grad_train_step_loss_falls(implementation, mode):
 FUSED_SIZES = (1, 22, 1000, 278011, 2**16)
 
 
-@pytest.mark.parametrize("config", [c for c in CONFIGS if c.groups is None][::3], ids=lambda c: c.desc)
-@pytest.mark.parametrize("mode", ("pynative", "graph"))
-def test_fused_is_bit_identical_to_hypermap_on_odd_and_round_sizes(mode, config):
+def _run_both_ways(mode, config, variant=None, steps=8):
+    """The parameters and moments after `steps` steps with each implementation (the kernel forced
+    onto `variant` if given), on odd and round sizes."""
     shapes = tuple((n,) for n in FUSED_SIZES) + ((3, 7, 11),)
     arrays = make_arrays(20, shapes)
     results = {}
@@ -388,12 +388,64 @@ def test_fused_is_bit_identical_to_hypermap_on_odd_and_round_sizes(mode, config)
         params = make_params(arrays)
         optimizer = make_radam(params, implementation, **config.kwargs)
         step = make_stepper(mode, optimizer)
-        for grads in grad_sequence(21, steps=8, shapes=shapes, scale=config.grad_scale):
+        for grads in grad_sequence(21, steps=steps, shapes=shapes, scale=config.grad_scale):
             step(grads)
         results[implementation] = [p.asnumpy() for p in params] + [m.asnumpy() for m in optimizer.exp_avg] + \
             [v.asnumpy() for v in optimizer.exp_avg_sq]
+    return results
+
+
+def _assert_bitwise(results):
     for index, (plain, fused) in enumerate(zip(results["hypermap"], results["fused"], strict=True)):
         np.testing.assert_array_equal(fused, plain, err_msg=f"tensor {index}")
+
+
+@pytest.mark.parametrize("config", [c for c in CONFIGS if c.groups is None], ids=lambda c: c.desc)
+@pytest.mark.parametrize("mode", MODES)
+def test_fused_is_bit_identical_to_hypermap_on_odd_and_round_sizes(mode, config):
+    _assert_bitwise(_run_both_ways(mode, config))
+
+
+# Configurations that between them take every compiled loop of the kernel: with and without
+# maximize, each weight-decay mode, rectified and SGD steps (8 steps pass t=6), no SGD fallback.
+VARIANT_CONFIGS = tuple(c for c in CONFIGS if c.desc in (
+    "default", "maximize", "weight_decay_decoupled", "no_sgd_fallback_decoupled", "beta2_0.99999"))
+
+
+@pytest.mark.parametrize("config", VARIANT_CONFIGS, ids=lambda c: c.desc)
+@pytest.mark.parametrize("variant", ("baseline", "avx2", "avx512"))
+def test_every_kernel_variant_is_bit_identical_to_hypermap(variant, config):
+    """The kernel library picks its instruction set at run time; each variant this CPU has, forced,
+    gives the portable path's bits, and the kernel calls MindSpore made ran that variant."""
+    if ms.get_context("device_target") != "CPU":
+        pytest.skip("the fused kernel runs on CPU only")
+    if not _fused.available():
+        pytest.fail(f"the fused kernel should have been built at install: {_fused.unavailable_reason()}")
+    if variant not in _fused.supported_variants():
+        pytest.skip(f"this CPU lacks {variant}: it supports {_fused.supported_variants()}")
+    before = _fused.variant_calls()
+    _fused.force_variant(variant)
+    try:
+        results = _run_both_ways("graph", config)
+    finally:
+        _fused.force_variant(None)
+    calls = {name: count - before[name] for name, count in _fused.variant_calls().items()}
+    assert calls[variant] == 8 and sum(calls.values()) == 8, calls
+    _assert_bitwise(results)
+
+
+def test_kernel_variant_choice_and_errors():
+    if not _fused.available():
+        pytest.fail(f"the fused kernel should have been built at install: {_fused.unavailable_reason()}")
+    assert _fused.variants() == ("baseline", "avx2", "avx512")
+    supported = _fused.supported_variants()
+    assert supported[0] == "baseline" and _fused.active_variant() == supported[-1]  # the widest by default
+    with pytest.raises(ValueError, match=r"variant must be one of .* but got 'sse9'"):
+        _fused.force_variant("sse9")
+    for name in set(_fused.variants()) - set(supported):
+        with pytest.raises(ValueError, match=f"does not support the '{name}' variant"):
+            _fused.force_variant(name)
+    assert _fused.active_variant() == supported[-1]
 
 
 def test_missing_library_keeps_portable_path_and_fused_true_explains(monkeypatch):

@@ -355,10 +355,11 @@ def test_nn_model_trains_and_evaluates_with_callbacks(mode, tmp_path):
 
 
 @pytest.mark.parametrize("level", ("O0", "O1", "O2"))
-def test_nn_amp_build_train_network(level):
+def test_nn_amp_build_train_network(level, tmp_path, monkeypatch):
     """amp.build_train_network (what Model(..., amp_level=...) builds) with our optimizer; O2 with
     the loss scaling MindSpore allows on CPU, FixedLossScaleManager(drop_overflow_update=False),
     and the same loss_scale on the optimizer. The loss falls."""
+    monkeypatch.chdir(tmp_path)  # amp's network rewriting writes a 'rewritten_network' folder there
     set_mode("graph")
     ms.set_seed(2)
     net = Digits()
