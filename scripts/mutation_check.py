@@ -1,0 +1,221 @@
+"""Mutation check of the test suite: applies deliberate bugs to a temporary copy of the project, one at
+a time, runs the tests that should catch each, and reports which test killed it. Every mutant must be
+killed (the exit status is 0 only then).
+
+    python scripts/mutation_check.py                 # all mutants; writes docs/mutation_check.md
+    python scripts/mutation_check.py --fast          # the quick subset CI runs
+    python scripts/mutation_check.py --only maximize_sign_lost
+
+A mutant is killed when pytest reports a failing test (exit status 1) within the mutant's selection;
+a collection error or an empty selection counts as survived, so a broken mutant can't pass as killed.
+C++ mutants rebuild the kernel in the copy. The copy imports its own package (checked before each run).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOC = os.path.join(ROOT, "docs", "mutation_check.md")
+KERNEL_FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    what: str
+    path: str      # relative to the project root
+    old: str       # must occur exactly once
+    new: str
+    tests: tuple   # pytest arguments: node ids / files and options such as -k
+    fast: bool = False
+
+
+SUITE = "tests/cpu/test_suite_cpu.py"
+EXAMPLES = "tests/cpu/test_examples_cpu.py"
+DISTRIBUTED = "tests/cpu/test_distributed_cpu.py"
+
+MUTANTS = (
+    Mutant("rectified_term_dropped", "r_t left out of the adaptive step (portable schedule)",
+           "mindspore_radam/schedule.py", "lr * r_t * ops.sqrt(bias_correction2)", "lr * ops.sqrt(bias_correction2)",
+           (SUITE, "-k", "matches_float64_reference_every_step and hypermap and pynative"), fast=True),
+    Mutant("kernel_rectified_term_dropped", "r_t left out of the adaptive step (fused kernel)",
+           "mindspore_radam/csrc/radam_cpu.cc", "lr * r_t * std::sqrt(bias_correction2)",
+           "lr * std::sqrt(bias_correction2)",
+           (SUITE, "-k", "matches_float64_reference_every_step and fused and pynative")),
+    Mutant("sqrt_bias_correction2_dropped", "sqrt(1 - beta2^t) left out",
+           "mindspore_radam/schedule.py", "lr * r_t * ops.sqrt(bias_correction2) / bias_correction1",
+           "lr * r_t / bias_correction1",
+           (SUITE, "-k", "matches_float64_reference_every_step and hypermap and pynative")),
+    Mutant("beta1_swapped_in_first_moment", "m = m + beta1 (g - m) instead of (1 - beta1)",
+           "mindspore_radam/functional.py", "group[\"eps\"], 1.0 - beta1, 1.0 - beta2,",
+           "group[\"eps\"], beta1, 1.0 - beta2,",
+           (SUITE, "-k", "matches_float64_reference_every_step and pynative"), fast=True),
+    Mutant("float32_step_count", "the schedule reads t through float32",
+           "mindspore_radam/schedule.py", "t = ops.cast(step, mstype.float64)",
+           "t = ops.cast(ops.cast(step, mstype.float32), mstype.float64)",
+           (SUITE, "-k", "step_count_exact or step_scalars_equal")),
+    Mutant("threshold_ignored", "rectification at rho_t > 5 whatever threshold says",
+           "mindspore_radam/schedule.py", "rect = rho_t > threshold", "rect = rho_t > float64(5.0)",
+           (SUITE, "-k", "matches_float64_reference_every_step and hypermap and pynative")),
+    Mutant("degenerated_to_sgd_ignored", "SGD steps even with degenerated_to_sgd=False",
+           "mindspore_radam/schedule.py", "sgd_step = lr / bias_correction1 if degenerated_to_sgd else zero",
+           "sgd_step = lr / bias_correction1",
+           (SUITE, "-k", "matches_float64_reference_every_step and hypermap and pynative")),
+    Mutant("decay_modes_swapped", "L2 applied as decoupled decay and vice versa",
+           "mindspore_radam/functional.py", "        if decoupled_weight_decay:\n            theta_next = theta",
+           "        if not decoupled_weight_decay:\n            theta_next = theta",
+           (SUITE, "-k", "matches_float64_reference_every_step and hypermap and pynative")),
+    Mutant("maximize_sign_lost", "maximize=True descends",
+           "mindspore_radam/functional.py", "    if maximize:\n        grad = -grad", "    if maximize:\n        grad = grad",
+           (SUITE, "-k", "matches_float64_reference_every_step and hypermap and pynative"), fast=True),
+    Mutant("eps_inside_sqrt", "sqrt(v + eps) instead of sqrt(v) + eps",
+           "mindspore_radam/functional.py", "ops.sqrt(v) + _scalar(eps, dtype)", "ops.sqrt(v + _scalar(eps, dtype))",
+           (SUITE, "-k", "matches_float64_reference_every_step and hypermap and pynative")),
+    Mutant("half_precision_in_param_dtype", "float16/bfloat16 updates computed in the parameter's dtype",
+           "mindspore_radam/functional.py",
+           "    if dtype == mstype.float16 or dtype == mstype.bfloat16:\n        return mstype.float32",
+           "    if dtype == mstype.float16 or dtype == mstype.bfloat16:\n        return dtype",
+           (SUITE, "-k", "half_precision_matches_rounding_reference")),
+    Mutant("kahan_compensation_dropped", "the Kahan buffer never carries anything",
+           "mindspore_radam/functional.py", "comp_next = compensated - (rounded - theta)",
+           "comp_next = compensated * 0", (SUITE, "-k", "kahan")),
+    Mutant("grads_finite_not_gating_moments", "an overflowed step still writes the moments",
+           "mindspore_radam/functional.py",
+           "    if gated:\n        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))",
+           "    if False:\n        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))",
+           (SUITE, "-k", "non_finite_steps_change_nothing")),
+    Mutant("lookahead_alpha_complemented", "Lookahead pulls by 1 - alpha",
+           "mindspore_radam/lookahead.py", "pulled = slow + ops.cast(alpha, slow.dtype) * (param - slow)",
+           "pulled = slow + (1 - ops.cast(alpha, slow.dtype)) * (param - slow)",
+           (SUITE, "-k", "lookahead_matches_reference")),
+    Mutant("warmup_off_by_one", "WarmupCosineLR warms up one step too long",
+           "mindspore_radam/lr_scheduler.py", "warm = t < self._warmup", "warm = t <= self._warmup",
+           (SUITE, "-k", "new_scheduler_matches_reference")),
+    Mutant("one_cycle_pct_start_ignored", "OneCycleLR peaks at 30% whatever pct_start says",
+           "mindspore_radam/lr_scheduler.py",
+           "            phases = ((float(pct_start * total_steps) - 1, \"initial_lr\", \"max_lr\"),\n"
+           "                      (float(2 * pct_start * total_steps) - 2,",
+           "            phases = ((float(0.3 * total_steps) - 1, \"initial_lr\", \"max_lr\"),\n"
+           "                      (float(2 * 0.3 * total_steps) - 2,",
+           (SUITE, "-k", "new_scheduler_matches_reference or one_cycle")),
+    Mutant("example_gradient_reducer_removed", "the example's data-parallel step skips the all-reduce",
+           "mindspore_radam/examples/training.py", "                grads = reducer(grads)",
+           "                grads = grads", (DISTRIBUTED, "-k", "example_ranks_agree")),
+    Mutant("graph_gradient_check_skipped", "graph code does not check the gradient tuple",
+           "mindspore_radam/radam.py",
+           "        \"\"\"Graph code: validates (at compile time), then updates every group inline.\"\"\"\n"
+           "        _validation.check_gradients(gradients, self._expected_grads, self._names)",
+           "        \"\"\"Graph code: validates (at compile time), then updates every group inline.\"\"\"",
+           (SUITE, "-k", "bad_gradients_rejected and jit")),
+    Mutant("checkpoint_without_step_count", "the example's checkpoint leaves out the step counts",
+           "mindspore_radam/examples/training.py",
+           "entries = [{\"name\": p.name, \"data\": p} for p in self.optimizer.get_parameters() if p.size > 0]",
+           "entries = [{\"name\": p.name, \"data\": p} for p in self.optimizer.get_parameters() "
+           "if p.size > 0 and not p.name.startswith(\"step.\")]",
+           (EXAMPLES, "-k", "resume_is_bit_identical")),
+    Mutant("nn_loss_scale_ignored", "nn.RAdam does not divide the gradients by loss_scale",
+           "mindspore_radam/nn.py", "        if self.need_scale:  #", "        if False:  #",
+           (SUITE, "-k", "nn_loss_scale_divides")),
+    Mutant("nn_dynamic_lr_stuck", "nn.RAdam reads the learning rate of step 0 forever",
+           "mindspore_radam/nn.py", "        self.assignadd(self.global_step, self.global_step_increase_tensor)\n",
+           "", (SUITE, "-k", "nn_dynamic_learning_rates and hypermap and graph")),
+)
+
+
+def copy_project(dest):
+    ignore = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+                                    "rank_*", "msrun_logs*", "kernel_meta", "rewritten_network")
+    shutil.copytree(ROOT, dest, ignore=ignore)
+
+
+def build_kernel(project):
+    source = os.path.join(project, "mindspore_radam", "csrc", "radam_cpu.cc")
+    libraries = [n for n in os.listdir(os.path.join(ROOT, "mindspore_radam")) if n.startswith("_radam_cpu") and n.endswith(".so")]
+    if not libraries:
+        raise SystemExit("mutation_check: build the kernel first (pip install -e .)")
+    target = os.path.join(project, "mindspore_radam", libraries[0])
+    subprocess.run([os.environ.get("CXX", "g++"), *KERNEL_FLAGS, source, "-o", target], check=True)
+
+
+def apply(project, mutant):
+    path = os.path.join(project, mutant.path)
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    count = text.count(mutant.old)
+    if count != 1:
+        raise SystemExit(f"mutation_check: mutant {mutant.name}: the text to replace occurs {count} times in "
+                         f"{mutant.path} (the code changed; update the mutant)")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text.replace(mutant.old, mutant.new))
+
+
+def run_tests(project, mutant, timeout):
+    env = dict(os.environ, PYTHONPATH=project, GLOG_v="3")
+    probe = subprocess.run([sys.executable, "-c", "import mindspore_radam; print(mindspore_radam.__file__)"],
+                           cwd=project, env=env, capture_output=True, text=True)
+    if not probe.stdout.strip().startswith(project):
+        raise SystemExit(f"mutation_check: the copy does not import its own package: {probe.stdout}{probe.stderr}")
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-rf", *mutant.tests]
+    try:
+        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "survived (timeout)", None
+    failed = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
+    if result.returncode == 1 and failed:
+        return "killed", failed[0].split("::", 1)[-1]
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-300:]
+    return f"survived (pytest exit {result.returncode}: {summary})", None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fast", action="store_true", help="only the quick subset (CI)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these mutants")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant's test run")
+    parser.add_argument("--out", default=None, help=f"write the table here (default: {DOC} for a full run)")
+    args = parser.parse_args(argv)
+    mutants = [m for m in MUTANTS if (not args.fast or m.fast) and (not args.only or m.name in args.only)]
+    if args.only and len(mutants) != len(args.only):
+        parser.error(f"unknown mutant in {args.only}; known: {', '.join(m.name for m in MUTANTS)}")
+    rows, survivors = [], []
+    for mutant in mutants:
+        with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
+            project = os.path.join(tmp, "project")
+            copy_project(project)
+            apply(project, mutant)
+            if mutant.path.endswith(".cc"):
+                build_kernel(project)
+            start = time.perf_counter()
+            outcome, killer = run_tests(project, mutant, args.timeout)
+            seconds = time.perf_counter() - start
+        rows.append((mutant, outcome, killer, seconds))
+        if outcome != "killed":
+            survivors.append(mutant.name)
+        print(f"{mutant.name:36s} {outcome:10s} {killer or '':70s} {seconds:6.1f} s", flush=True)
+    table = ["| mutant | the bug | outcome | killed by | seconds |", "|---|---|---|---|---|"]
+    table += [f"| `{m.name}` | {m.what} (`{m.path}`) | {outcome} | `{killer or '-'}` | {seconds:.0f} |"
+              for m, outcome, killer, seconds in rows]
+    out = args.out or (DOC if not args.fast and not args.only else None)
+    if out:
+        header = ("# Mutation check\n\n`python scripts/mutation_check.py` applies each deliberate bug below to a "
+                  "temporary copy of the project and runs the tests that should catch it (`-x`: the first failure "
+                  "kills it). Every mutant must be killed. `--fast` (run by the test suite) takes the marked "
+                  "quick subset.\n\n")
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(header + "\n".join(table) + "\n")
+    print("\n".join(table))
+    if survivors:
+        print(f"mutation_check: {len(survivors)} mutant(s) survived: {', '.join(survivors)}", file=sys.stderr)
+        return 1
+    print(f"mutation_check: all {len(rows)} mutants killed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
