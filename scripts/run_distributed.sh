@@ -5,8 +5,9 @@
 #   scripts/run_distributed.sh 2                         # the example's defaults
 #   scripts/run_distributed.sh 2 --mode graph --epochs 5 # any train_lenet5.py option
 #
-# Rank 0's output (progress, then "test accuracy: X.XXXX") is in $LOG_DIR/worker_0.log and is
-# printed at the end. MASTER_PORT picks the port (default: a free one); LOG_DIR the log folder.
+# Rank 0's output (progress, then "ranks agree: yes" and "test accuracy: X.XXXX") is in
+# $LOG_DIR/worker_0.log; those two lines are printed at the end. A run whose ranks ended with
+# different parameters fails. MASTER_PORT picks the port (default: a free one); LOG_DIR the log folder.
 set -euo pipefail
 workers=${1:?usage: scripts/run_distributed.sh N [train_lenet5.py options]}
 shift
@@ -24,4 +25,4 @@ if [ "$status" -ne 0 ]; then
   grep -h -E "error:|ERROR|Error:" "$log_dir"/*.log 2>/dev/null | head -n 20 >&2 || true
   exit "$status"
 fi
-grep -a "test accuracy" "$log_dir/worker_0.log" | tail -n 1
+grep -a -E "^(ranks agree|test accuracy): " "$log_dir/worker_0.log" | tail -n 2

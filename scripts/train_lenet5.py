@@ -116,6 +116,11 @@ def main(argv=None):
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"train_lenet5.py: error: {message}", file=sys.stderr)
         return 1
+    if history.ranks_agree is not None and rank == 0:
+        print(f"ranks agree: {'yes' if history.ranks_agree else 'no'}")
+    if history.ranks_agree is False:
+        print("train_lenet5.py: error: the ranks ended with different parameters", file=sys.stderr)
+        return 1
     if rank == 0:
         print(f"test accuracy: {history.test_accuracy:.4f}")
     return 0

@@ -1,4 +1,5 @@
 """Training LeNet5 with a ``value_and_grad`` train step, as in MindSpore's documentation."""
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ class History:
     train_accuracy: list = field(default_factory=list)
     step_loss: list = field(default_factory=list)    # every step's loss
     test_accuracy: float = float("nan")
+    ranks_agree: bool = None  # data parallel: whether every rank ended with the same parameters
 
 
 def make_scheduler(name, optimizer, epochs):
@@ -58,6 +60,15 @@ def init_distributed():
     init()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
     return get_rank(), get_group_size()
+
+
+def ranks_agree(params):
+    """Whether every rank holds bit-identical `params`, as a data-parallel run whose gradients were
+    reduced does: each rank's SHA-256 fingerprint of each parameter, gathered and compared."""
+    fingerprint = [int.from_bytes(hashlib.sha256(p.asnumpy().tobytes()).digest()[:8], "little", signed=True)
+                   for p in params]
+    rows = ops.AllGather()(Tensor(np.array([fingerprint], np.int64))).asnumpy()
+    return bool((rows == rows[0]).all())
 
 
 def broadcast_from_rank0(params):
@@ -194,5 +205,7 @@ def train(config, data, progress=False, resume=None, save=None, stop_after=None)
         history.train_accuracy.append(accuracy)
     if save:
         trainer.save(save)
+    if config.distributed:
+        history.ranks_agree = ranks_agree(trainer.optimizer.parameters)
     history.test_accuracy = trainer.evaluate(x_test, y_test)
     return trainer, history

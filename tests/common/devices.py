@@ -1,15 +1,39 @@
-"""Device selection for the thin per-device suites."""
+"""Device selection for the thin per-device suites.
+
+CPU is always there: if probing it fails, the CPU suites fail to collect (never skip). A GPU or
+Ascend suite skips with the reason when its device is absent, unless the environment variable
+``MINDSPORE_RADAM_REQUIRE_DEVICES`` names it (comma-separated, e.g. ``GPU`` in a GPU CI job): then a
+missing device fails the run instead of letting it pass with every test skipped.
+"""
+import os
+
 import mindspore as ms
 import pytest
 
+REQUIRE_ENV = "MINDSPORE_RADAM_REQUIRE_DEVICES"
+
+
+def probe(device_target):
+    """(available, reason) for `device_target`; reason says why not."""
+    try:
+        if bool(ms.hal.is_available(device_target)):
+            return True, ""
+        return False, (f"no {device_target} device: mindspore.hal.is_available('{device_target}') is False "
+                       f"with this MindSpore build ({ms.__version__})")
+    except Exception as error:  # noqa: BLE001 - reported below, never swallowed for a required device
+        return False, f"no {device_target} device: probing it raised {error!r}"
+
+
+def required(device_target):
+    wanted = {name.strip().lower() for name in os.environ.get(REQUIRE_ENV, "").split(",") if name.strip()}
+    return device_target == "CPU" or device_target.lower() in wanted
+
 
 def require(device_target):
-    """A module-level mark that skips a suite, with the reason, when its device is absent."""
-    try:
-        available = bool(ms.hal.is_available(device_target))
-        reason = (f"no {device_target} device: mindspore.hal.is_available('{device_target}') is False "
-                  f"with this MindSpore build ({ms.__version__})")
-    except Exception as error:  # noqa: BLE001 - any failure to probe means the device is not usable
-        available = False
-        reason = f"no {device_target} device: probing it raised {error!r}"
+    """A module-level mark: the suite runs on `device_target`, or skips with the reason; a required
+    device (CPU, or one named in MINDSPORE_RADAM_REQUIRE_DEVICES) that is missing is an error."""
+    available, reason = probe(device_target)
+    if not available and required(device_target):
+        raise RuntimeError(f"{reason}; this suite requires it (CPU always; others when {REQUIRE_ENV} names "
+                           f"them), so it fails rather than skipping every test")
     return pytest.mark.skipif(not available, reason=reason)

@@ -38,6 +38,10 @@ def main():
 
     if os.environ.get("DP_DIE_RANK") == str(rank):  # failure test: this worker dies after joining
         os._exit(3)
+    if os.environ.get("DP_HANG_RANK") == str(rank):  # hang test: this worker never finishes
+        import time
+        while True:
+            time.sleep(1)
     # Different on every rank: only the broadcast from rank 0 makes the ranks agree.
     rng = np.random.default_rng(100 + rank)
     shapes = {"weight": (FEATURES, OUTPUTS), "bias": (OUTPUTS,), "scale": (), "weight2": (OUTPUTS, OUTPUTS)}

@@ -1,0 +1,50 @@
+"""The device gate of the suites fails, never silently skips, where a device is required."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.common import devices
+from tests.common.devices import require
+
+DEVICE_TARGET = "CPU"
+pytestmark = require(DEVICE_TARGET)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+BREAK_PROBE = '''
+import mindspore.hal
+def _broken(*args, **kwargs):
+    raise RuntimeError("device probe broken on purpose")
+mindspore.hal.is_available = _broken
+'''
+
+
+def collect(target, tmp_path, break_probe=False, **env_vars):
+    env = {key: value for key, value in os.environ.items() if key != devices.REQUIRE_ENV}
+    env.update(GLOG_v="3", PYTHONPATH=ROOT, **env_vars)
+    if break_probe:
+        (tmp_path / "sitecustomize.py").write_text(BREAK_PROBE)
+        env["PYTHONPATH"] = str(tmp_path) + os.pathsep + ROOT
+    return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", target],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cpu_suite_fails_when_the_device_probe_breaks(tmp_path):
+    result = collect("tests/cpu/test_suite_cpu.py", tmp_path, break_probe=True)
+    assert result.returncode != 0
+    assert "device probe broken on purpose" in result.stdout and "fails rather than skipping" in result.stdout
+
+
+def test_cpu_suite_collects_with_a_working_probe(tmp_path):
+    """Control for the test above: the same collection succeeds without the broken probe."""
+    result = collect("tests/cpu/test_suite_cpu.py", tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_missing_gpu_skips_by_default_and_fails_when_required(tmp_path):
+    if devices.probe("GPU")[0]:
+        pytest.skip("this machine has a GPU: the missing-device behaviour can't be observed")
+    assert collect("tests/gpu/test_suite_gpu.py", tmp_path).returncode == 0
+    required = collect("tests/gpu/test_suite_gpu.py", tmp_path, **{devices.REQUIRE_ENV: "GPU"})
+    assert required.returncode != 0 and "no GPU device" in required.stdout
