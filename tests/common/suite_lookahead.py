@@ -50,6 +50,19 @@ def test_lookahead_matches_reference_every_step(inner, mode, k, alpha):
     assert int(lookahead.lookahead_step.asnumpy()) == 16
 
 
+def test_lookahead_comparison_can_fail():
+    """Negative control: the same run against a reference pulling by 1 - alpha fails the comparison."""
+    arrays = make_arrays(31, SHAPES)
+    lookahead, params, _ = build("radam_hypermap", arrays, 3, 0.8)
+    _, _, wrong = build("radam_hypermap", arrays, 3, 0.2)
+    step = make_stepper("pynative", lookahead)
+    for grads in grad_sequence(32, steps=6, shapes=SHAPES):
+        step(grads)
+        wrong.step(grads)
+    with pytest.raises(AssertionError):
+        assert_close(params, wrong, "control")
+
+
 @pytest.mark.parametrize("inner", INNERS[:-1])
 def test_lookahead_step_from_python_then_inside_jit_train_step(inner):
     """Warm-up steps from Python, then the compiled train step (MindSpore's jit methods redirect the

@@ -44,6 +44,20 @@ def test_non_finite_steps_change_nothing(implementation, mode, poison):
     assert [int(s.asnumpy()) for s in optimizer.steps] == [12 - len(OVERFLOW_STEPS)] * 2
 
 
+def test_ungated_non_finite_step_changes_things():
+    """Negative control for the test above: without grads_finite the same poisoned step does change
+    the parameters and state, so "nothing changed" is a finding, not a given."""
+    config = CONFIGS[-2]
+    params = make_params(make_arrays(41))
+    optimizer = make_radam(build_groups(config, params), "hypermap", **config.kwargs)
+    step = make_stepper("pynative", optimizer)
+    grads = grad_sequence(42, steps=1)[0]
+    before = snapshot(optimizer)
+    step(poisoned(grads, POISONS["nan"]))
+    with pytest.raises(AssertionError):
+        assert_unchanged(before, snapshot(optimizer))
+
+
 @pytest.mark.parametrize("mode", ("pynative", "jit"))
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_dynamic_loss_scaler_train_step(implementation, mode):
