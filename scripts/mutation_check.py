@@ -112,7 +112,7 @@ MUTANTS = (
            "        \"\"\"Graph code: validates (at compile time), then updates every group inline.\"\"\"\n"
            "        _validation.check_gradients(gradients, self._expected_grads, self._names)",
            "        \"\"\"Graph code: validates (at compile time), then updates every group inline.\"\"\"",
-           (SUITE, "-k", "bad_gradients_rejected and jit")),
+           (SUITE, "-k", "bad_gradients_rejected_in_graph_code")),
     Mutant("checkpoint_without_step_count", "the example's checkpoint leaves out the step counts",
            "mindspore_radam/examples/training.py",
            "entries = [{\"name\": p.name, \"data\": p} for p in self.optimizer.get_parameters() if p.size > 0]",

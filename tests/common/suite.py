@@ -270,6 +270,27 @@ def test_bad_gradients_rejected_before_anything_changes(implementation, mode, ca
     assert_unchanged(before, snapshot(optimizer))
 
 
+@pytest.mark.parametrize("call_error", BAD_CALLS, ids=lambda e: e.desc)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_bad_gradients_rejected_in_graph_code(implementation, call_error):
+    """Inside a jit function the optimizer's graph code checks the gradient tuple when it compiles:
+    the same errors, nothing changed."""
+    set_mode("pynative")
+    params = make_params(make_arrays(10))
+    optimizer = make_radam([{"params": params[:2]}, {"params": params[2:], "lr": 0.1}], implementation, lr=0.01)
+
+    @ms.jit
+    def apply(*grads):
+        return optimizer(grads)
+    for grads in grad_sequence(11, steps=3):
+        apply(*(Tensor(g) for g in grads))
+    before = snapshot(optimizer)
+    bad = call_error.make(grad_sequence(12, steps=1)[0])
+    with pytest.raises(call_error.error, match=call_error.regex):
+        apply(*(Tensor(g) for g in bad))
+    assert_unchanged(before, snapshot(optimizer))
+
+
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_state_dict_views_the_live_state(implementation):
     params = make_params(make_arrays(25))
