@@ -23,14 +23,19 @@ RTOL, ATOL = 1e-5, 1e-6
 IMPLEMENTATIONS = ("hypermap", "fused")
 
 
+def require_fused_kernel():
+    """Skips (with the reason) off CPU; fails on CPU if the kernel was not built."""
+    device = ms.get_context("device_target")
+    if device != "CPU":
+        pytest.skip(f"the fused kernel runs on CPU only; this suite runs on {device}")
+    if not _fused.available():
+        pytest.fail(f"the fused kernel should have been built at install: {_fused.unavailable_reason()}")
+
+
 def make_radam(params, implementation, **kwargs):
     """RAdam forced onto one implementation (see mindspore_radam.dispatch)."""
     if implementation == "fused":
-        device = ms.get_context("device_target")
-        if device != "CPU":
-            pytest.skip(f"the fused kernel runs on CPU only; this suite runs on {device}")
-        if not _fused.available():
-            pytest.fail(f"the fused kernel should have been built at install: {_fused.unavailable_reason()}")
+        require_fused_kernel()
     optimizer = RAdam(params, fused=implementation == "fused", **kwargs)
     assert set(optimizer.implementations) == {implementation}
     return optimizer
@@ -519,10 +524,7 @@ VARIANT_CONFIGS = tuple(c for c in CONFIGS if c.desc in (
 def test_every_kernel_variant_is_bit_identical_to_hypermap(variant, config):
     """The kernel library picks its instruction set at run time; each variant this CPU has, forced,
     gives the portable path's bits, and the kernel calls MindSpore made ran that variant."""
-    if ms.get_context("device_target") != "CPU":
-        pytest.skip("the fused kernel runs on CPU only")
-    if not _fused.available():
-        pytest.fail(f"the fused kernel should have been built at install: {_fused.unavailable_reason()}")
+    require_fused_kernel()
     if variant not in _fused.supported_variants():
         pytest.skip(f"this CPU lacks {variant}: it supports {_fused.supported_variants()}")
     before = _fused.variant_calls()

@@ -12,11 +12,11 @@ import mindspore.common.dtype as mstype
 from mindspore.train import Model
 
 import mindspore_radam
-from mindspore_radam import _fused
 from mindspore_radam.nn import RAdam as NNRAdam
 from tests.common.configs import CONFIGS, STEPS, make_arrays, make_params, reference_groups, split
 from tests.common.harness import make_stepper, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam
+from tests.common.suite import require_fused_kernel
 
 RTOL, ATOL = 1e-5, 1e-6
 IMPLEMENTATIONS = ("hypermap", "fused")
@@ -39,10 +39,7 @@ def nn_kwargs(kwargs):
 
 def make_nn_radam(params, implementation, **kwargs):
     if implementation == "fused":
-        if ms.get_context("device_target") != "CPU":
-            pytest.skip(f"the fused kernel runs on CPU only; this suite runs on {ms.get_context('device_target')}")
-        if not _fused.available():
-            pytest.fail(f"the fused kernel should have been built at install: {_fused.unavailable_reason()}")
+        require_fused_kernel()
     optimizer = NNRAdam(params, fused=implementation == "fused", **kwargs)
     assert set(optimizer.implementations) == {implementation}
     return optimizer
