@@ -92,7 +92,7 @@ def test_train_lenet5_half_precision_parameters_learn(extra, tmp_path, device_ta
 def test_soak_script_reports_rss(tmp_path):
     report = tmp_path / "soak.md"
     result = run(SOAK, "--steps", "1200", "--warmup", "400", "--report-every", "400", "--lookahead",
-                 "--max-growth-mb", "64", "--output", str(report))
+                 "--max-growth-mb", "8", "--output", str(report))  # measured +0.1 MB; docs: +0.0 MB over 100k
     assert result.returncode == 0, result.stdout + result.stderr
     text = report.read_text()
     assert "RSS growth from step 400 to 1200" in text and "| 1200 |" in text and "flat." in text
@@ -198,7 +198,9 @@ def test_train_lenet5_reads_mnist_idx_files(tmp_path, device_target):
     result = run(TRAIN, "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "3", "--mode", "graph",
                  "--no-progress", device=device_target)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].startswith("test accuracy: ")
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("test accuracy: ")
+    assert float(last.split(": ")[1]) > 0.5  # it learns through the IDX path (chance: 0.1; measured 0.70)
 
 
 @pytest.mark.parametrize("args, message", [
