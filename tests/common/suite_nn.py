@@ -341,12 +341,14 @@ def test_nn_model_checkpoint_resume_is_bit_identical(implementation, mode, tmp_p
         np.testing.assert_array_equal(p.asnumpy(), uninterrupted[p.name], err_msg=p.name)
 
 
+@pytest.mark.parametrize("sink", (False, True), ids=("no_sink", "sink"))
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
-def test_nn_model_trains_and_evaluates_with_callbacks(mode, tmp_path):
+def test_nn_model_trains_and_evaluates_with_callbacks(mode, sink):
+    """Model.train as users call it: with callbacks, with and without dataset sinking (the default)."""
     from mindspore.train import Accuracy, LossMonitor, TimeMonitor
     net, optimizer, model = _model(mode, "hypermap", metrics={"accuracy": Accuracy()}, learning_rate=0.05)
     before = model.eval(_dataset(), dataset_sink_mode=False)["accuracy"]
-    model.train(16, _dataset(), callbacks=[LossMonitor(6), TimeMonitor()], dataset_sink_mode=False)
+    model.train(16, _dataset(), callbacks=[LossMonitor(6), TimeMonitor()], dataset_sink_mode=sink)
     after = model.eval(_dataset(), dataset_sink_mode=False)["accuracy"]
     assert int(optimizer.steps[0].asnumpy()) == 96 and after > max(before, 0.8)
 
