@@ -142,6 +142,15 @@ def check_hyperparameters(options, where=""):
     return checked
 
 
+def _did_you_mean(key, known, cutoff):
+    """The known key that `key` probably means: its alias from another API if that is known here,
+    else the closest spelling (``difflib``), else None."""
+    alias = _ALIASES.get(key)
+    if alias in known:
+        return alias
+    return next(iter(difflib.get_close_matches(key, known, n=1, cutoff=cutoff)), None)
+
+
 def _check_group_keys(group, where):
     """Rejects keys that look like a misspelt hyperparameter; other keys are user metadata."""
     known = HYPERPARAMETERS + ("params",)
@@ -150,7 +159,7 @@ def _check_group_keys(group, where):
             continue
         if not isinstance(key, str):
             raise TypeError(f"{where} keys must be strings, but got {key!r}")
-        guess = _ALIASES.get(key) or next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.75)), None)
+        guess = _did_you_mean(key, known, cutoff=0.75)
         if guess is not None:
             raise ValueError(f"{where} has an unknown key {key!r}; did you mean {guess!r}?")
 
@@ -430,8 +439,7 @@ def check_nn_params(params):
             continue
         for key in group:
             if key not in NN_GROUP_KEYS:
-                guess = {"learning_rate": "lr", "wd": "weight_decay"}.get(key) or next(
-                    iter(difflib.get_close_matches(str(key), NN_GROUP_KEYS, n=1, cutoff=0.6)), None)
+                guess = _did_you_mean(str(key), NN_GROUP_KEYS, cutoff=0.6)
                 hint = f"; did you mean {guess!r}?" if guess else ""
                 raise ValueError(f"{where} has an unknown key {key!r} (known: {', '.join(NN_GROUP_KEYS)}, "
                                  f"or a separate 'order_params' dict){hint}")

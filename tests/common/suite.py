@@ -46,9 +46,9 @@ def grad_sequence(seed, steps=STEPS, shapes=SHAPES, scale=1.0):
     return [[(scale * rng.standard_normal(s)).astype(np.float32) for s in shapes] for _ in range(steps)]
 
 
-def assert_matches(params, reference_params, context):
+def assert_matches(params, reference_params, context, rtol=RTOL, atol=ATOL):
     for i, (param, expected) in enumerate(zip(params, reference_params, strict=True)):
-        np.testing.assert_allclose(param.asnumpy(), expected, rtol=RTOL, atol=ATOL,
+        np.testing.assert_allclose(param.asnumpy(), expected, rtol=rtol, atol=atol,
                                    err_msg=f"{context}: parameter {i}")
 
 

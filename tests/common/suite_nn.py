@@ -13,13 +13,11 @@ from mindspore.train import Model
 
 import mindspore_radam
 from mindspore_radam.nn import RAdam as NNRAdam
-from tests.common.configs import CONFIGS, STEPS, make_arrays, make_params, reference_groups, split
+from tests.common.configs import CONFIGS, STEPS, build_groups, make_arrays, make_params, reference_groups
 from tests.common.harness import make_stepper, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam
-from tests.common.suite import require_fused_kernel
+from tests.common.suite import IMPLEMENTATIONS, assert_matches, require_fused_kernel
 
-RTOL, ATOL = 1e-5, 1e-6
-IMPLEMENTATIONS = ("hypermap", "fused")
 # TrainOneStepCell eager (the optimizer's construct compiled), TrainOneStepCell compiled whole, and a
 # user's jit value_and_grad step calling the optimizer from PyNative.
 NN_MODES = ("pynative", "graph", "jit")
@@ -69,25 +67,13 @@ def make_cell_stepper(mode, optimizer, params):
     return lambda grads: train(*(Tensor(g) for g in grads))
 
 
-def nn_groups(config, params):
-    if config.groups is None:
-        return list(params)
-    return [dict(overrides, params=list(params[s]))
-            for overrides, s in zip(config.groups, split(len(params), len(config.groups)))]
-
-
-def assert_close(params, expected, context, rtol=RTOL, atol=ATOL):
-    for i, (param, value) in enumerate(zip(params, expected, strict=True)):
-        np.testing.assert_allclose(param.asnumpy(), value, rtol=rtol, atol=atol, err_msg=f"{context}: parameter {i}")
-
-
 @pytest.mark.parametrize("config", NN_CONFIGS, ids=lambda c: c.desc)
 @pytest.mark.parametrize("mode", NN_MODES)
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_nn_matches_float64_reference_every_step(implementation, mode, config):
     arrays = make_arrays(0)
     params = make_params(arrays)
-    optimizer = make_nn_radam(nn_groups(config, params), implementation, **nn_kwargs(config.kwargs))
+    optimizer = make_nn_radam(build_groups(config, params), implementation, **nn_kwargs(config.kwargs))
     reference = ReferenceRAdam(reference_groups(config, arrays))
     step = make_cell_stepper(mode, optimizer, params)
     rng = np.random.default_rng(1)
@@ -95,7 +81,7 @@ def test_nn_matches_float64_reference_every_step(implementation, mode, config):
         grads = [(config.grad_scale * rng.standard_normal(a.shape)).astype(np.float32) for a in arrays]
         step(grads)
         reference.step(grads)
-        assert_close(params, reference.params, f"{config.desc}, {mode}, step {t}")
+        assert_matches(params, reference.params, f"{config.desc}, {mode}, step {t}")
     assert {int(s.asnumpy()) for s in optimizer.steps} == {STEPS}
     assert int(optimizer.global_step.asnumpy()[0]) == STEPS
 
@@ -111,7 +97,7 @@ def test_nn_reference_comparison_can_fail():
     reference.step(grads)
     reference.step(grads)
     with pytest.raises(AssertionError):
-        assert_close(params, reference.params, "control")
+        assert_matches(params, reference.params, "control")
 
 
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
@@ -175,7 +161,7 @@ def test_nn_dynamic_learning_rates_match_reference_fed_the_same_rates(implementa
         grads = [rng.standard_normal(a.shape).astype(np.float32) for a in arrays]
         step(grads)
         reference.step(grads, lrs=[float(np.float32(rate))])
-        assert_close(params, reference.params, f"{name}, step {t}")
+        assert_matches(params, reference.params, f"{name}, step {t}")
 
 
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
@@ -200,7 +186,7 @@ def test_nn_group_lrs_decays_order_params_and_decay_schedule(mode):
         reference.groups[1]["weight_decay"] = float(np.float32(0.2 * 0.5 ** t))
         step([grads[4]] + grads[:4])
         reference.step([grads[4]] + grads[:4], lrs=[0.02, float(np.float32(group_lrs[t])), 0.02])
-    assert_close([params[4]] + params[:4], reference.params, f"{mode}, {STEPS} steps")
+    assert_matches([params[4]] + params[:4], reference.params, f"{mode}, {STEPS} steps")
 
 
 def test_nn_default_weight_decay_skips_beta_and_gamma():
@@ -232,7 +218,7 @@ def test_nn_grad_centralization_group(mode):
         grad = rng.standard_normal((4, 16)).astype(np.float32) + 3.0
         step([grad])
         reference.step([grad - grad.mean(axis=1, keepdims=True)])
-    assert_close(params, reference.params, mode, atol=1e-5)
+    assert_matches(params, reference.params, mode, atol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
