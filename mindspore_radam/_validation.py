@@ -49,13 +49,17 @@ def _real(name, value):
 
 
 def check_lr(value, name="lr"):
-    """Learning rate: a non-negative finite int, float or 0-d Tensor. Returns it unchanged."""
+    """Learning rate: a non-negative finite int, float or one-element Tensor (of any rank, as torch
+    accepts). Returns numbers unchanged and Tensors as 0-d Tensors."""
     if isinstance(value, Tensor):
+        if value.size != 1:
+            raise ValueError(f"{name} must be a Tensor with one element, but got a Tensor of shape {value.shape}")
+        if value.dtype not in mstype.float_type + mstype.int_type + mstype.uint_type:
+            raise TypeError(f"{name} must be a float, int or one-element real Tensor, but got a Tensor of dtype "
+                            f"{value.dtype}")
+        number = float(value.asnumpy().reshape(()))
         if value.ndim != 0:
-            raise ValueError(f"{name} must be a scalar (0-d) Tensor, but got a Tensor of shape {value.shape}")
-        if str(value.dtype) == "Bool":
-            raise TypeError(f"{name} must be a float, int or scalar Tensor, but got a Bool Tensor")
-        number = float(value.asnumpy())
+            value = value.reshape(())
     elif _is_real(value):
         number = float(value)
     else:
@@ -219,9 +223,7 @@ def check_group(group, where, owned):
     if "params" not in group:
         raise ValueError(f"{where} has no 'params' key")
     _check_group_keys(group, where)
-    group_params = check_param_list(group["params"], f"{where}['params']")
-    if not group_params:
-        raise ValueError(f"{where}['params'] is empty")
+    group_params = check_param_list(group["params"], f"{where}['params']")  # may be empty, as in torch
     for param in group_params:
         if id(param) in owned:
             raise ValueError(f"Parameter {param.name!r} appears more than once among the optimizer's "

@@ -6,7 +6,8 @@ Per element, with the group's scalars from :func:`mindspore_radam.schedule.radam
     \begin{aligned}
     g &\leftarrow -g \quad \text{if maximize} \\
     g &\leftarrow g + \lambda\theta \quad \text{(L2, if not decoupled)} \\
-    \theta &\leftarrow \theta (1 - lr\,\lambda) \quad \text{(if decoupled)} \\
+    \theta &\leftarrow \theta (1 - lr\,\lambda) \quad \text{(if decoupled, on steps that move } \theta
+        \text{: } rect \lor degenerated\_to\_sgd) \\
     m &\leftarrow m + (1 - \beta_1)(g - m) \\
     v &\leftarrow \beta_2 v + (1 - \beta_2)(g \cdot g) \\
     step &= rect \;?\; adaptive\_step \;:\; sgd\_step \quad \text{(once per group)} \\
@@ -66,8 +67,9 @@ def _as(tensor, dtype):
     return tensor if tensor.dtype == dtype else ops.cast(tensor, dtype)
 
 
-def _write(target, value):
-    """``target <- value`` rounded to target's dtype (``Assign`` has no bfloat16 CPU kernel; ``copy_`` has)."""
+def write_value(target, value):
+    """``target <- value`` rounded to target's dtype, in place (``Assign``; ``copy_`` for bfloat16,
+    which has no ``Assign`` CPU kernel). Graph code, and eager calls from Python."""
     value = _as(value, target.dtype)
     if target.dtype == mstype.bfloat16:
         return target.copy_(value)
@@ -142,8 +144,8 @@ def _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v):
     if gated:
         m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))
         v = ops.select(finite, v, ops.cast(exp_avg_sq, v.dtype))
-    _write(exp_avg, m)
-    _write(exp_avg_sq, v)
+    write_value(exp_avg, m)
+    write_value(exp_avg_sq, v)
 
 
 @_radam_update.register("Tuple", "Bool", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor")
@@ -157,7 +159,7 @@ def _radam_update_tensor(scalars, gated, finite, param, grad, exp_avg, exp_avg_s
     _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v)
     if gated:
         theta_next = ops.select(finite, theta_next, theta)
-    _write(param, theta_next)
+    write_value(param, theta_next)
     return True
 
 
@@ -176,8 +178,8 @@ def _radam_update_kahan(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq
     if gated:
         rounded = ops.select(finite, rounded, theta)
         comp_next = ops.select(finite, comp_next, ops.cast(kahan_comp, theta.dtype))
-    _write(param, rounded)
-    _write(kahan_comp, comp_next)
+    write_value(param, rounded)
+    write_value(kahan_comp, comp_next)
     return True
 
 
@@ -203,6 +205,22 @@ def group_hyper(options):
     return Tensor([float(value) for value in options], mstype.float64)
 
 
+def fields_of_hyper(values):
+    """The hyperparameters a ``group_hyper`` vector holds (`values`: its 10 floats, e.g. loaded from a
+    checkpoint), as keyword values to validate and then pass to :func:`group_options`."""
+    return dict(betas=(values[0], values[1]), threshold=values[2], weight_decay=values[3], eps=values[4],
+                maximize=bool(values[7]), decoupled_weight_decay=bool(values[8]), degenerated_to_sgd=bool(values[9]))
+
+
+STRUCTURE_NAMES = ("maximize", "decoupled_weight_decay", "weight_decay != 0")
+
+
+def structure(options):
+    """What of a group's options (:func:`group_options`) chooses lines of the portable update
+    (:func:`_new_values`): a change of it needs the update compiled again. Named by STRUCTURE_NAMES."""
+    return (options[7], options[8], options[3] != 0.0)
+
+
 _ALWAYS = Tensor(True, mstype.bool_)
 
 
@@ -222,9 +240,11 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
         params, grads, exp_avg, exp_avg_sq (tuple[Tensor]): the group's tensors, in order.
         step (Parameter): the group's int64 step count; incremented here.
         lr (Tensor): the group's learning rate.
-        hyper (Tensor): float64 ``HYPER_FIELDS`` of the group (:func:`group_hyper`).
-        options (tuple): the same values as Python numbers (:func:`group_options`); a non-zero
-            ``weight_decay`` there only switches decay on, its value is ``hyper``'s.
+        hyper (Tensor): float64 ``HYPER_FIELDS`` of the group (:func:`group_hyper`); every number
+            of the update is read from it on the device.
+        options (tuple): the same values as Python numbers (:func:`group_options`); only
+            ``maximize``, ``decoupled_weight_decay`` and whether ``weight_decay`` is non-zero are
+            read from it, when the graph is compiled: they choose the lines.
         finite (Optional[Tensor]): a 0-d bool Tensor; False makes the step change nothing (step
             count included). None: always step.
         kahan_comp (Optional[tuple[Tensor]]): Kahan compensation buffers, one per parameter in its
@@ -233,22 +253,25 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
     Returns:
         True, once every update is done (use it with ``ops.depend``).
     """
-    maximize, decoupled_weight_decay, degenerated_to_sgd = options[7], options[8], options[9]
+    maximize, decoupled_weight_decay = options[7], options[8]
     gated = finite is not None
     finite = finite_flag(finite)
     step = ops.assign_add(step, ops.cast(finite, mstype.int64))
     # Indexed, not unpacked: graph code that unpacks outputs it never uses ("_") warns that side
     # effect nodes were eliminated (the scalars hang off the step's in-place increment).
-    step_scalars = radam_scalars(step, lr, hyper[0], hyper[1], hyper[2], degenerated_to_sgd)
+    step_scalars = radam_scalars(step, lr, hyper[0], hyper[1], hyper[2], hyper[9])
     rect, adaptive_step, sgd_step = step_scalars[3], step_scalars[5], step_scalars[6]
-    decay = float64(1.0) - ops.cast(lr, mstype.float64) * hyper[3]
     step_size = ops.select(rect, adaptive_step, sgd_step)
+    # Decoupled decay only on steps that move theta (the authors' code skips the whole update when
+    # rho_t <= threshold and degenerated_to_sgd is off).
+    one = float64(1.0)
+    decay = ops.select(ops.logical_or(rect, hyper[9] != 0), one - ops.cast(lr, mstype.float64) * hyper[3], one)
 
     def pair(index):
-        return hyper[index], Tensor(options[index], mstype.float32)
-    # The decay coefficient is read from `hyper`, which a caller may rebuild each step (a weight-decay
-    # schedule, see mindspore_radam.nn); `options[3]` only says whether there is one.
-    weight_decay = (hyper[3], ops.cast(hyper[3], mstype.float32)) if options[3] != 0.0 else None
+        return hyper[index], ops.cast(hyper[index], mstype.float32)
+    # Every value is read from `hyper` (a Parameter: written between steps, it takes effect);
+    # `options[3]` only says whether there is a weight decay at all, which chooses the lines.
+    weight_decay = pair(3) if options[3] != 0.0 else None
     scalars = (maximize, decoupled_weight_decay, weight_decay, pair(1), pair(5), pair(6), pair(4), rect,
                (decay, ops.cast(decay, mstype.float32)), (step_size, ops.cast(step_size, mstype.float32)))
     update = ops.partial(_radam_update, scalars, gated, finite)

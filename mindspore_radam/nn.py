@@ -10,9 +10,10 @@ import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, jit, nn, ops
 import mindspore.common.dtype as mstype
 
-from mindspore_radam import _validation
+from mindspore_radam import _validation, live
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.functional import compute_dtype, group_hyper, group_options
+from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, group_hyper, group_options,
+                                        structure, write_value)
 
 
 def _clone_zeros(param, prefix):
@@ -127,7 +128,11 @@ class RAdam(nn.Optimizer):
         self._decay_schedules = nn.CellList(decay_cells)
         self._run_options = tuple(group_options(dict(self._options_common, weight_decay=decay))
                                   for _, _, decay, _ in self._runs)
-        self._run_hyper = tuple(group_hyper(run_options) for run_options in self._run_options)
+        # Each run's HYPER_FIELDS as a float64 Parameter, read on the device every step: the beta1/beta2/eps
+        # setters and checkpoint loads write it in place.
+        self.hyperparameters = ParameterTuple(
+            Parameter(group_hyper(run_options), name=f"hyperparameters.group_{k}", requires_grad=False)
+            for k, run_options in enumerate(self._run_options))
         self._guarded = ms.get_context("device_target") == "CPU"  # see mindspore_radam.RAdam._update_in_graph
         self.exp_avg = ParameterTuple(_clone_zeros(p, "exp_avg") for p in self._parameters)
         self.exp_avg_sq = ParameterTuple(_clone_zeros(p, "exp_avg_sq") for p in self._parameters)
@@ -135,6 +140,66 @@ class RAdam(nn.Optimizer):
                                     for k in range(len(self._runs)))
         self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self._parameters)
         self._names = tuple(p.name for p in self._parameters)
+        # Loads and set_data keep every Parameter's storage, so compiled graphs see them (mindspore_radam.live).
+        hyper_ids = {id(hyper) for hyper in self.hyperparameters}
+        live.keep_in_place(p for p in self.get_parameters() if id(p) not in hyper_ids)
+        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters)
+
+    @property
+    def beta1(self):
+        """The first moment's coefficient; assigning it takes effect from the next step (no recompilation)."""
+        return self._options_common["betas"][0]
+
+    @beta1.setter
+    def beta1(self, value):
+        self._set_common(betas=(value, self.beta2))
+
+    @property
+    def beta2(self):
+        """The second moment's coefficient; assigning it takes effect from the next step."""
+        return self._options_common["betas"][1]
+
+    @beta2.setter
+    def beta2(self, value):
+        self._set_common(betas=(self.beta1, value))
+
+    @property
+    def eps(self):
+        """Added to :math:`\\sqrt{v_t}`; assigning it takes effect from the next step."""
+        return self._options_common["eps"]
+
+    @eps.setter
+    def eps(self, value):
+        self._set_common(eps=value)
+
+    def _set_common(self, **values):
+        """Validates `values` (betas, eps) and writes them into every run's hyperparameters in place."""
+        checked = _validation.check_hyperparameters({k: v for k, v in values.items() if k != "betas"})
+        if "betas" in values:
+            checked["betas"] = _validation.check_betas(values["betas"], "beta1/beta2")
+        common = dict(self._options_common, **checked)
+        runs = tuple(group_options(dict(common, weight_decay=options[3])) for options in self._run_options)
+        for hyper, run_options in zip(self.hyperparameters, runs):
+            write_value(hyper, group_hyper(run_options))
+        self._options_common, self._run_options = common, runs
+
+    def _load_hyperparameters(self, param, value):
+        """A whole value loaded into a ``hyperparameters.group_<k>`` Parameter (a checkpoint): validated, and
+        refused when it would switch a line of the compiled update (its structure is fixed at construction)."""
+        k = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
+        values = [float(x) for x in value.asnumpy().reshape(-1)]
+        fields = _validation.check_hyperparameters(fields_of_hyper(values), repr(param.name))
+        options = group_options(dict(self._options_common, **fields))
+        if structure(options) != structure(self._run_options[k]):
+            raise ValueError(f"{param.name!r}: the value loaded sets {STRUCTURE_NAMES} to {structure(options)}, "
+                             f"but this optimizer was built with {structure(self._run_options[k])}; build it with "
+                             f"the settings of the run that wrote the checkpoint")
+        write_value(param, group_hyper(options))
+        runs = list(self._run_options)
+        runs[k] = options
+        self._run_options = tuple(runs)
+        self._options_common = dict(self._options_common, betas=fields["betas"], eps=fields["eps"],
+                                    threshold=fields["threshold"], degenerated_to_sgd=fields["degenerated_to_sgd"])
 
     @staticmethod
     def _decay_of_each(items, weight_decay):
@@ -202,7 +267,7 @@ class RAdam(nn.Optimizer):
         for k, (start, end, _, schedule) in enumerate(self._runs):
             if not self.optim_filter[start]:
                 continue  # another rank updates this run and broadcasts it
-            hyper = self._run_hyper[k]
+            hyper = self.hyperparameters[k]
             if schedule is not None:
                 hyper = ops.concat((hyper[:3], decays[schedule], hyper[4:]))
             update = IMPLEMENTATIONS[self.implementations[k]]

@@ -1,12 +1,16 @@
 r"""The RAdam optimizer Cell: validation, defaults, state, and the loop over parameter groups."""
+import time
+import warnings
+
 import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, jit, ops
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
-from mindspore_radam import _validation
+from mindspore_radam import _validation, live
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.functional import compute_dtype, finite_flag, group_hyper, group_options
+from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
+                                        group_options, structure, write_value)
 
 
 def restore_parse_method(cell):
@@ -119,6 +123,7 @@ class RAdam(Optimizer):
         implementations = [select_implementation(self._fused, group["params"], kahan=self._kahan)
                            for group in groups]
         self._state_ready = False
+        self._live_key = live.new_key()
         super().__init__(groups, defaults)
         self.implementations = implementations
         self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
@@ -128,6 +133,9 @@ class RAdam(Optimizer):
         self.exp_avg_sq = self._new_state(self.parameters, "exp_avg_sq")
         self.kahan_comp = _zeros_like(self.parameters if self._kahan else (), "kahan_comp")
         self.steps = ParameterTuple([self._new_step(i) for i in range(len(self.param_groups))])
+        self._options = tuple(group_options(group) for group in self.param_groups)
+        self.hyperparameters = ParameterTuple(self._new_hyper(i) for i in range(len(self.param_groups)))
+        self.param_groups = [live.LiveGroup(self, i, group) for i, group in enumerate(self.param_groups)]
         self._refresh_metadata()
         self._state_ready = True
 
@@ -139,20 +147,93 @@ class RAdam(Optimizer):
     def _new_step(group_id):
         return Parameter(Tensor(0, mstype.int64), name=f"step.group_{group_id}", requires_grad=False)
 
+    def _new_hyper(self, group_id):
+        """The group's HYPER_FIELDS as a float64 Parameter: the update reads every number from it on the
+        device, so a value written between steps takes effect, and checkpoints carry it."""
+        return Parameter(group_hyper(self._options[group_id]), name=f"hyperparameters.group_{group_id}",
+                         requires_grad=False)
+
     def _refresh_metadata(self):
-        """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph code)."""
+        """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph
+        code), and every Parameter made to keep its storage when a value is loaded into it."""
         self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self.parameters)
         self._names = tuple(p.name for p in self.parameters)
-        # Each group's constants, as Python values and as an exact float64 Tensor (see
-        # schedule.float64). Like the compiled graph itself, they are fixed when the group is
-        # added; lr stays live.
-        self._options = tuple(group_options(g) for g in self.param_groups)
-        self._hyper = tuple(group_hyper(options) for options in self._options)
+        live.keep_in_place(self.parameters + self.lrs + self.exp_avg + self.exp_avg_sq + self.kahan_comp
+                           + self.steps)
+        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters)
+
+    # Group keys whose values the compiled update reads; assigning one goes through _set_group_value.
+    LIVE_KEYS = _validation.HYPERPARAMETERS + ("params",)
+
+    def _set_group_value(self, group_id, key, value):
+        """``param_groups[group_id][key] = value``: validated, written into the optimizer's Parameters in
+        place (it takes effect from the next step in every pattern), and returned normalized for the dict.
+
+        Raises:
+            TypeError, ValueError: a bad value (nothing changes), ``params`` (the optimizer's state and
+                compiled step are built for its Parameters), or a switch of the update's structure after
+                a graph of the caller's compiled the optimizer inline.
+        """
+        where = f"param_groups[{group_id}]"
+        if key == "params":
+            raise ValueError(f"{where}['params'] can't be replaced: the optimizer's state and compiled step are "
+                             f"built for its Parameters; use add_param_group to add Parameters, or build a new "
+                             f"optimizer")
+        if key == "lr":
+            lr = _validation.check_hyperparameters({"lr": value}, where)["lr"]
+            if lr is not self.lrs[group_id]:
+                write_value(self.lrs[group_id], Tensor(lr, mstype.float32) if not isinstance(lr, Tensor)
+                            else lr.astype(mstype.float32))
+            return self.lrs[group_id]
+        checked = _validation.check_hyperparameters({key: value}, where)[key]
+        group = dict(self.param_groups[group_id], **{key: checked})
+        self._apply_options(group_id, group_options(group), f"{where}[{key!r}]")
+        write_value(self.hyperparameters[group_id], group_hyper(self._options[group_id]))
+        return checked
+
+    def _load_hyperparameters(self, param, value):
+        """A whole value written into a ``hyperparameters.group_<i>`` Parameter (``load_param_into_net``,
+        ``set_data``): validated like the constructor's arguments, then written, and the group dict synced."""
+        group_id = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
+        values = [float(x) for x in value.asnumpy().reshape(-1)]
+        where = f"{param.name!r} (param_groups[{group_id}])"
+        if len(values) != len(self._options[group_id]):
+            raise ValueError(f"{where}: expected {len(self._options[group_id])} values, but got {len(values)}")
+        checked = _validation.check_hyperparameters(fields_of_hyper(values), where)
+        self._apply_options(group_id, group_options(dict(self.param_groups[group_id], **checked)), where)
+        write_value(param, group_hyper(self._options[group_id]))
+        for key, item in checked.items():
+            self.param_groups[group_id].store(key, item)
+
+    def _apply_options(self, group_id, options, what):
+        """Makes `options` the group's: a change of the update's structure (which lines run) recompiles our
+        step, or raises ValueError naming `what` when a caller's graph compiled the optimizer inline."""
+        old, new = structure(self._options[group_id]), structure(options)
+        changed = self.implementations[group_id] == "hypermap" and old != new
+        if changed and live.is_inlined(self._live_key):
+            raise ValueError(
+                f"{what}: this switches {STRUCTURE_NAMES} from {old} to {new}, which changes the compiled "
+                f"update, and a graph of yours (a jit train step, a "
+                f"GRAPH_MODE train-step Cell, Model) compiled this optimizer inline with the old setting and "
+                f"can't follow it. Set it before that graph compiles, or build a new optimizer (and train step) "
+                f"and load this one's state into it with mindspore.load_param_into_net. Values (lr, betas, eps, "
+                f"threshold, a non-zero weight_decay, degenerated_to_sgd) can change at any time.")
+        self._options = self._options[:group_id] + (options,) + self._options[group_id + 1:]
+        if changed:
+            self._recompile()
+
+    def _recompile(self):
+        """Makes the next call from Python compile our step again (MindSpore keys a Cell's compiled
+        methods by its creation time), so it reads the current structure and Parameters."""
+        self._create_time = max(self._create_time + 1, time.time_ns())
 
     def add_param_group(self, param_group):
         """Adds a parameter group; its step count starts at 0, so its first step is t=1.
 
-        The group is validated completely before the optimizer changes.
+        The group is validated completely before the optimizer changes. An empty group
+        (``{"params": []}``) is kept in ``param_groups`` (schedulers drive its lr) and steps nothing.
+        A graph of yours that compiled the optimizer inline before keeps updating the old groups
+        only: build the train step again (a warning says so).
         """
         owned = {id(p) for group in self.param_groups for p in group["params"]}
         group = _validation.check_group(param_group, "param_group", owned)
@@ -163,16 +244,26 @@ class RAdam(Optimizer):
         self.implementations = self.implementations + [implementation]
         self.lrs = list(self.lrs)  # the base class appends to it
         super().add_param_group(group)
+        group_id = len(self.param_groups) - 1
+        self.param_groups[group_id] = live.LiveGroup(self, group_id, self.param_groups[group_id])
         self.lrs = ParameterTuple(self.lrs)
         self.parameters = ParameterTuple(tuple(self.parameters))
         self.exp_avg = ParameterTuple(self.exp_avg + self._new_state(group["params"], "exp_avg"))
         self.exp_avg_sq = ParameterTuple(self.exp_avg_sq + self._new_state(group["params"], "exp_avg_sq"))
         if self._kahan:
             self.kahan_comp = ParameterTuple(self.kahan_comp + _zeros_like(group["params"], "kahan_comp"))
-        self.steps = ParameterTuple(self.steps + (self._new_step(len(self.param_groups) - 1),))
+        self.steps = ParameterTuple(self.steps + (self._new_step(group_id),))
+        self._options = self._options + (group_options(self.param_groups[group_id]),)
+        self.hyperparameters = ParameterTuple(self.hyperparameters + (self._new_hyper(group_id),))
         self._refresh_metadata()
+        self._recompile()
+        if live.is_inlined(self._live_key):
+            warnings.warn("add_param_group: a graph of yours (a jit train step, a GRAPH_MODE train-step Cell) "
+                          "compiled this optimizer inline before the group was added and keeps updating the old "
+                          "groups only; build the train step again (a new jit function or Cell) so it compiles "
+                          "with the new group", RuntimeWarning, stacklevel=2)
 
-    def state_dict(self):
+    def torch_state_dict(self):
         """A torch-style view of the state, for inspection.
 
         Returns ``{"state": {i: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups": [...]}`` where
@@ -181,6 +272,7 @@ class RAdam(Optimizer):
         themselves (not copies), ``step`` is the group's count as an int, and each group lists its
         hyperparameters (``lr`` as a float), its parameter indices and its implementation. To save
         or restore state, use ``mindspore.save_checkpoint``/``load_checkpoint`` on the optimizer.
+        (``state_dict()`` is ``Cell.state_dict``, as on every Cell.)
         """
         state, groups = {}, []
         for group_id, group in enumerate(self.param_groups):
@@ -215,6 +307,7 @@ class RAdam(Optimizer):
 
     def construct(self, gradients, grads_finite=None):
         """Graph code: validates (at compile time), then updates every group inline."""
+        live.note_inlined(self._live_key)
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
         return self._update_in_graph(gradients, grads_finite)
@@ -255,18 +348,18 @@ class RAdam(Optimizer):
         return finite_flag(grads_finite)
 
     def _update_groups(self, gradients, grads_finite):
-        """Every group's step, each by its implementation."""
+        """Every non-empty group's step, each by its implementation."""
         done = True
-        for group_id, group in enumerate(self.param_groups):
+        for group_id in range(len(self._options)):
             start, end = self.group_start_id[group_id], self.group_start_id[group_id + 1]
-            lr = self.lrs[group_id]
-            if isinstance(group["lr"], (float, int)):  # a user replaced the lr Parameter by a number
-                lr = Tensor(group["lr"], mstype.float32)
+            if start == end:
+                continue
             update = IMPLEMENTATIONS[self.implementations[group_id]]
             updated = update(params=self.parameters[start:end], grads=gradients[start:end],
                              exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
-                             step=self.steps[group_id], lr=lr, hyper=self._hyper[group_id],
+                             step=self.steps[group_id], lr=self.lrs[group_id], hyper=self.hyperparameters[group_id],
                              options=self._options[group_id], finite=grads_finite,
                              kahan_comp=self.kahan_comp[start:end] if self._kahan else None)
             done = ops.depend(done, updated)
         return done
+

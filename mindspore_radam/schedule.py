@@ -11,7 +11,7 @@ For a group at step :math:`t` (its own counter, starting at 1):
     rect &= \rho_t > threshold \\
     r_t &= \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}{(\rho_\infty - 4)(\rho_\infty - 2)\rho_t}} \\
     adaptive\_step &= rect \;?\; lr \cdot r_t \sqrt{bc_2} / bc_1 \;:\; 0 \\
-    sgd\_step &= (\lnot rect \wedge degenerated\_to\_sgd) \;?\; lr / bc_1 \;:\; 0
+    sgd\_step &= \lnot rect \;?\; (lr / bc_1) \cdot degenerated\_to\_sgd \;:\; 0
     \end{aligned}
 
 The arithmetic is the same float64 arithmetic as ``torch.optim.RAdam`` does on Python floats, on
@@ -50,7 +50,8 @@ def radam_scalars(step, lr, beta1, beta2, threshold=5.0, degenerated_to_sgd=True
         lr (Tensor): the group's learning rate (0-d).
         beta1, beta2, threshold (Union[float, Tensor]): the group's hyperparameters. Inside graph
             code pass float64 Tensors (see :func:`float64`) to keep them exact.
-        degenerated_to_sgd (bool): whether steps with ``rho_t <= threshold`` take an SGD step.
+        degenerated_to_sgd (Union[bool, Tensor]): whether steps with ``rho_t <= threshold`` take an
+            SGD step; as data (a float64 1.0 or 0.0 Tensor, read on the device) or a bool.
     """
     one, two, four = float64(1.0), float64(2.0), float64(4.0)
     beta1, beta2, threshold = float64(beta1), float64(beta2), float64(threshold)
@@ -67,6 +68,5 @@ def radam_scalars(step, lr, beta1, beta2, threshold=5.0, degenerated_to_sgd=True
                    / ((rho_inf - four) * (rho_inf - two) * rho_t))
     zero = ops.zeros_like(bias_correction1)
     adaptive_step = ops.select(rect, lr * r_t * ops.sqrt(bias_correction2) / bias_correction1, zero)
-    sgd_step = lr / bias_correction1 if degenerated_to_sgd else zero
-    sgd_step = ops.select(rect, zero, sgd_step)
+    sgd_step = ops.select(rect, zero, lr / bias_correction1 * float64(degenerated_to_sgd))
     return (bias_correction1, bias_correction2, rho_t, rect, r_t, adaptive_step, sgd_step)

@@ -47,8 +47,10 @@ Scalars StepScalars(int64_t step, float lr_f32, const double *h) {
   s.rect = rho_t > h[kThreshold];
   const double r_t = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
   s.adaptive_step = static_cast<float>(s.rect ? lr * r_t * std::sqrt(bias_correction2) / bias_correction1 : 0.0);
-  s.sgd_step = static_cast<float>(!s.rect && h[kDegeneratedToSgd] != 0.0 ? lr / bias_correction1 : 0.0);
-  s.decay = static_cast<float>(1.0 - lr * h[kWeightDecay]);
+  s.sgd_step = static_cast<float>(!s.rect ? lr / bias_correction1 * h[kDegeneratedToSgd] : 0.0);
+  // Decoupled decay only on steps that move theta (as functional.hypermap_radam).
+  const bool moves = s.rect || h[kDegeneratedToSgd] != 0.0;
+  s.decay = static_cast<float>(moves ? 1.0 - lr * h[kWeightDecay] : 1.0);
   return s;
 }
 

@@ -62,9 +62,13 @@ class ReferenceRAdam:
                 g = np.array(grads.pop(0), dtype=np.float64)
                 if group["maximize"]:
                     g = -g
+                # The authors' code skips the whole update, decoupled decay included, on steps that
+                # neither rectify nor fall back to SGD.
+                moves = rho_t > group["threshold"] or group["degenerated_to_sgd"]
                 if wd != 0:
                     if group["decoupled_weight_decay"]:
-                        theta = theta * (1.0 - lr * wd)
+                        if moves:
+                            theta = theta * (1.0 - lr * wd)
                     else:
                         g = g + wd * theta
                 m = beta1 * group["m"][i] + (1.0 - beta1) * g
