@@ -13,6 +13,9 @@ from mindspore import Parameter, Tensor, ops
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
+# The Parameter dtypes the update computes: float16/bfloat16 in float32, float32 and float64 in their own.
+SUPPORTED_DTYPES = (mstype.float16, mstype.bfloat16, mstype.float32, mstype.float64)
+
 HYPERPARAMETERS = (
     "lr", "betas", "eps", "weight_decay", "decoupled_weight_decay",
     "maximize", "threshold", "degenerated_to_sgd",
@@ -182,6 +185,11 @@ def check_param_list(params, where):
         if not isinstance(param, Parameter):
             raise TypeError(f"{where}[{index}] must be a mindspore.Parameter, but got "
                             f"{type(param).__name__}")
+        if param.dtype not in SUPPORTED_DTYPES:
+            raise TypeError(f"{where}[{index}]: Parameter {param.name!r} is {param.dtype}; RAdam updates floating-point "
+                            f"Parameters only ({', '.join(str(d) for d in SUPPORTED_DTYPES)}). Complex Parameters: "
+                            f"optimize their real and imaginary parts as two float Parameters; integer and bool "
+                            f"ones have no gradient to follow")
     return params
 
 

@@ -32,7 +32,10 @@ def _fits(value, target, name):
                          f"{tuple(target.shape)}")
     # The built-in keeps moments in the parameter's dtype; ours are float32 for half-precision
     # parameters by default, which holds every half-precision value exactly.
-    if value.dtype != target.dtype and not (value.dtype in _HALF and target.dtype == mstype.float32):
+    # The built-in keeps learning rates in float32; ours are float64, which holds every float32 exactly.
+    widening = (value.dtype in _HALF and target.dtype == mstype.float32) or \
+        (value.dtype == mstype.float32 and target.dtype == mstype.float64)
+    if value.dtype != target.dtype and not widening:
         raise ValueError(f"checkpoint: {name!r} is {value.dtype}, but {target.name!r} is {target.dtype}")
     return value.astype(target.dtype)
 

@@ -12,8 +12,10 @@ with the wrapper's own step count :math:`n` and the slow weights :math:`\phi`:
     \theta &\leftarrow sync \;?\; \phi \;:\; \theta
     \end{aligned}
 
-:math:`\phi` starts as a copy of the parameters when the wrapper is built (or when a group is
-added); the wrapped optimizer's state (moments, step counts) carries on across syncs, as in the
+:math:`\phi` is taken from the parameters at the first step, before the wrapped optimizer updates
+them (as Ranger and TF Addons do), so weights loaded after the wrapper was built (the usual
+fine-tuning order: net, optimizer, then pretrained weights) are where the slow weights start; a
+group added later starts from its parameters when it is added. The wrapped optimizer's state (moments, step counts) carries on across syncs, as in the
 paper and in optax's ``lookahead``. The branch is a ``select`` on data, so one compiled graph
 serves every step; the cost is one extra read of :math:`\theta, \phi` and write of both per step.
 """
@@ -21,7 +23,8 @@ from mindspore import Parameter, ParameterTuple, Tensor, jit, ops
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
-from mindspore_radam import _validation
+from mindspore_radam import _validation, live
+from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam.radam import restore_parse_method
 
 _lookahead_update = ops.MultitypeFuncGraph("lookahead_update")
@@ -37,6 +40,16 @@ def _lookahead_update_tensor(sync, alpha, param, slow):
     return True
 
 
+_start_slow = ops.MultitypeFuncGraph("start_slow")
+
+
+@_start_slow.register("Tensor", "Tensor")
+def _start_slow_tensor(slow, param):
+    """``slow <- param``: where the slow weights start."""
+    ops.assign(slow, ops.cast(param, slow.dtype))
+    return True
+
+
 def _copy(params, prefix):
     return [Parameter(Tensor(p.asnumpy().copy()), name=f"{prefix}.{p.name}", requires_grad=False) for p in params]
 
@@ -48,8 +61,9 @@ class Lookahead(Optimizer):
     The wrapper is an :class:`~mindspore.experimental.optim.Optimizer` that shares the wrapped
     one's ``param_groups``, ``lrs`` and ``parameters``, so every scheduler can drive either of them
     and ``value_and_grad(fn, None, lookahead.parameters)`` works as before. Its slow weights
-    (``lookahead_slow.<name>``) and step count (``lookahead_step``) are Parameters, saved and loaded
-    with the wrapped optimizer's state by ``mindspore.save_checkpoint(lookahead, ...)``.
+    (``lookahead_slow.<name>``, taken at the first step) and step count (``lookahead_step``) are
+    Parameters, saved and loaded with the wrapped optimizer's state by
+    ``mindspore.save_checkpoint(lookahead, ...)``; a run resumed from a checkpoint keeps its slow weights.
 
     Args:
         optimizer (Optimizer): the inner ("fast") optimizer.
@@ -71,6 +85,14 @@ class Lookahead(Optimizer):
         self.defaults = optimizer.defaults
         self.slow_weights = ParameterTuple(_copy(optimizer.parameters, "lookahead_slow"))
         self.lookahead_step = Parameter(Tensor(0, mstype.int64), name="lookahead_step", requires_grad=False)
+        live.keep_in_place(self.slow_weights + (self.lookahead_step,))
+        keep_state_dict_loadable(self)
+
+    def __deepcopy__(self, memo):
+        """``copy.deepcopy``: a wrapper over a deep copy of the wrapped optimizer, with its own slow weights."""
+        new = deepcopy_cell(self, memo)
+        live.keep_in_place(new.slow_weights + (new.lookahead_step,))
+        return new
 
     @property
     def param_groups(self):
@@ -94,6 +116,7 @@ class Lookahead(Optimizer):
         self.optimizer.add_param_group(param_group)
         added = tuple(self.optimizer.parameters)[count:]
         self.slow_weights = ParameterTuple(tuple(self.slow_weights) + tuple(_copy(added, "lookahead_slow")))
+        live.keep_in_place(self.slow_weights)
 
     def __call__(self, gradients):
         done = super().__call__(gradients)
@@ -101,8 +124,18 @@ class Lookahead(Optimizer):
         return done
 
     def construct(self, gradients):
-        done = self.optimizer(gradients)
+        started = self._start_slow_weights()
+        done = self.optimizer(ops.depend(gradients, started))
         return self._pull_back(done)
+
+    @jit(backend="ms_backend")
+    def _start_slow_weights(self):
+        """At the first step (``lookahead_step == 0``), before the wrapped optimizer's update: the slow
+        weights become copies of the parameters. A Tensor condition (control flow), not a ``select``:
+        it costs one comparison a step instead of a pass over the parameters and slow weights."""
+        if self.lookahead_step == 0:
+            ops.HyperMap()(_start_slow, self.slow_weights, self.optimizer.parameters)
+        return True
 
     @jit(backend="ms_backend")
     def _pull_back(self, done):

@@ -21,7 +21,8 @@ so far) and of each group's base learning rate :math:`\eta`, with the cosine ram
 - :class:`OneCycleLR`: ``torch.optim.lr_scheduler.OneCycleLR``'s learning rates (phases below).
 
 The arithmetic is float64 on device (constants built in Python as exact float64 Tensors, see
-:func:`mindspore_radam.schedule.float64`), rounded once into the float32 lr Parameter; phase
+:func:`mindspore_radam.schedule.float64`), rounded once into each lr Parameter's dtype (float64 in
+:class:`mindspore_radam.RAdam`, float32 in MindSpore's optimizers); phase
 choices are ``select`` on data, so a jit train step never recompiles as :math:`t` grows. Since the
 rate depends on :math:`t` alone, restoring ``last_epoch`` from a checkpoint resumes the schedule
 exactly (``step(epoch)`` jumps to any epoch).
@@ -66,7 +67,7 @@ class _ClosedFormLR(LRScheduler):
         """One compiled graph: in PyNative, op-by-op evaluation was slower and MindSpore 2.10's
         eager Cast keeps about 0.7 KB per call, which adds up over a long run."""
         t = ops.cast(last_epoch, mstype.float64)
-        return [ops.cast(lr, mstype.float32) for lr in self._lrs_at(t)]
+        return [ops.cast(lr, target.dtype) for lr, target in zip(self._lrs_at(t), self._last_lr)]
 
     def _get_closed_form_lr(self):
         return self.get_lr()

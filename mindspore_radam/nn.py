@@ -11,6 +11,7 @@ from mindspore import Parameter, ParameterTuple, Tensor, jit, nn, ops
 import mindspore.common.dtype as mstype
 
 from mindspore_radam import _validation, live
+from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
 from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, group_hyper, group_options,
                                         structure, write_value)
@@ -140,10 +141,21 @@ class RAdam(nn.Optimizer):
                                     for k in range(len(self._runs)))
         self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self._parameters)
         self._names = tuple(p.name for p in self._parameters)
-        # Loads and set_data keep every Parameter's storage, so compiled graphs see them (mindspore_radam.live).
+        self._keep_in_place()
+        keep_state_dict_loadable(self)
+
+    def _keep_in_place(self):
+        """Loads and set_data keep every Parameter's storage, so compiled graphs see them (mindspore_radam.live)."""
         hyper_ids = {id(hyper) for hyper in self.hyperparameters}
         live.keep_in_place(p for p in self.get_parameters() if id(p) not in hyper_ids)
         live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters)
+
+    def __deepcopy__(self, memo):
+        """``copy.deepcopy``: an independent optimizer with copied Parameters and state (see
+        :mod:`mindspore_radam._cell`)."""
+        new = deepcopy_cell(self, memo)
+        new._keep_in_place()  # pylint: disable=protected-access
+        return new
 
     @property
     def beta1(self):

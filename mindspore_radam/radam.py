@@ -8,6 +8,7 @@ import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation, live
+from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
 from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
                                         group_options, structure, write_value)
@@ -64,7 +65,8 @@ class RAdam(Optimizer):
         params (Union[list[Parameter], list[dict]]): Parameters, or dicts defining parameter groups.
             A dict holds ``'params'`` and may override any hyperparameter below except ``maximize``'s
             keyword-only status; other keys are kept as metadata.
-        lr (Union[int, float, Tensor]): learning rate, >= 0. Default: ``1e-3``.
+        lr (Union[int, float, Tensor]): learning rate, >= 0; a Tensor holds one element (any rank).
+            Kept exactly, as a float64 Parameter (``optimizer.lrs[i]``). Default: ``1e-3``.
         betas (Tuple[float, float]): coefficients of the running averages, each in [0, 1).
             Default: ``(0.9, 0.999)``.
         eps (float): added to :math:`\sqrt{v_t}`, >= 0. Default: ``1e-8``.
@@ -138,10 +140,19 @@ class RAdam(Optimizer):
         self.param_groups = [live.LiveGroup(self, i, group) for i, group in enumerate(self.param_groups)]
         self._refresh_metadata()
         self._state_ready = True
+        keep_state_dict_loadable(self)
 
     def _new_state(self, params, prefix):
         dtype_of = (lambda dtype: dtype) if self._state_dtype == "param" else compute_dtype
         return _zeros_like(params, prefix, dtype_of)
+
+    @staticmethod
+    def _build_single_lr(learning_rate, name):
+        """A group's learning rate as a float64 Parameter (the base class's is float32): the value the
+        user gave, exactly, as torch keeps it in a Python float. Schedulers write float32 or float64."""
+        if isinstance(learning_rate, Tensor):
+            return Parameter(learning_rate.reshape(()).astype(mstype.float64), name)
+        return Parameter(Tensor(float(learning_rate), mstype.float64), name)
 
     @staticmethod
     def _new_step(group_id):
@@ -182,8 +193,7 @@ class RAdam(Optimizer):
         if key == "lr":
             lr = _validation.check_hyperparameters({"lr": value}, where)["lr"]
             if lr is not self.lrs[group_id]:
-                write_value(self.lrs[group_id], Tensor(lr, mstype.float32) if not isinstance(lr, Tensor)
-                            else lr.astype(mstype.float32))
+                write_value(self.lrs[group_id], lr if isinstance(lr, Tensor) else Tensor(float(lr), mstype.float64))
             return self.lrs[group_id]
         checked = _validation.check_hyperparameters({key: value}, where)[key]
         group = dict(self.param_groups[group_id], **{key: checked})
@@ -262,6 +272,16 @@ class RAdam(Optimizer):
                           "compiled this optimizer inline before the group was added and keeps updating the old "
                           "groups only; build the train step again (a new jit function or Cell) so it compiles "
                           "with the new group", RuntimeWarning, stacklevel=2)
+
+    def __deepcopy__(self, memo):
+        """``copy.deepcopy``: an independent optimizer with copied Parameters and state, live groups of its
+        own and a step compiled for it on its first call (see :mod:`mindspore_radam._cell`)."""
+        new = deepcopy_cell(self, memo)
+        new._live_key = live.new_key()  # pylint: disable=protected-access
+        new.param_groups = [live.LiveGroup(new, i, group) for i, group in enumerate(new.param_groups)]
+        new._refresh_metadata()  # pylint: disable=protected-access
+        new._recompile()  # pylint: disable=protected-access
+        return new
 
     def torch_state_dict(self):
         """A torch-style view of the state, for inspection.

@@ -9,7 +9,7 @@
 // (build with -ffp-contract=off: no FMA). The library is portable: it is built for the baseline
 // instruction set and carries AVX2 and AVX-512 variants of the loop that it picks at run time.
 //
-// Inputs:  step (int64, 1 element, incremented in place), lr (float32, 1 element),
+// Inputs:  step (int64, 1 element, incremented in place), lr (float64 or float32, 1 element),
 //          hyper (float64[kHyperSize], mindspore_radam.functional.HYPER_FIELDS),
 //          finite (bool, 1 element: false skips the step, leaving everything as it was),
 //          then N params, N grads, N exp_avg, N exp_avg_sq (float32).
@@ -34,9 +34,8 @@ struct Scalars {
 };
 
 // schedule.radam_scalars, line by line, in double precision.
-Scalars StepScalars(int64_t step, float lr_f32, const double *h) {
+Scalars StepScalars(int64_t step, double lr, const double *h) {
   const double t = static_cast<double>(step);
-  const double lr = static_cast<double>(lr_f32);
   const double beta1_t = std::pow(h[kBeta1], t);
   const double beta2_t = std::pow(h[kBeta2], t);
   const double bias_correction1 = 1.0 - beta1_t;
@@ -201,7 +200,8 @@ extern "C" int RAdamFusedStep(int nparam, void **params, int *ndims, int64_t **s
   const int n_inputs = nparam - 1;  // the last one is the output
   if (n_inputs < kFirstTensor || (n_inputs - kFirstTensor) % 4 != 0) return 1;
   if (std::strcmp(dtypes[0], "int64") != 0 || NumElements(ndims[0], shapes[0]) != 1) return 2;
-  if (std::strcmp(dtypes[1], "float32") != 0 || NumElements(ndims[1], shapes[1]) != 1) return 3;
+  const bool lr_is_double = std::strcmp(dtypes[1], "float64") == 0;
+  if ((!lr_is_double && std::strcmp(dtypes[1], "float32") != 0) || NumElements(ndims[1], shapes[1]) != 1) return 3;
   if (std::strcmp(dtypes[2], "float64") != 0 || NumElements(ndims[2], shapes[2]) != kHyperSize) return 4;
   if (std::strcmp(dtypes[3], "bool") != 0 || NumElements(ndims[3], shapes[3]) != 1) return 6;
   for (int k = kFirstTensor; k < n_inputs; ++k) {
@@ -212,7 +212,9 @@ extern "C" int RAdamFusedStep(int nparam, void **params, int *ndims, int64_t **s
   int64_t *step = static_cast<int64_t *>(params[0]);
   const double *h = static_cast<const double *>(params[2]);
   *step += 1;
-  const Scalars s = StepScalars(*step, *static_cast<const float *>(params[1]), h);
+  const double lr = lr_is_double ? *static_cast<const double *>(params[1])
+                                 : static_cast<double>(*static_cast<const float *>(params[1]));
+  const Scalars s = StepScalars(*step, lr, h);
   const LoopFn update = PickLoop(s, h);
   const int n = (n_inputs - kFirstTensor) / 4;
   for (int i = 0; i < n; ++i) {

@@ -111,6 +111,11 @@ def _kw(**kwargs):
     return lambda ps: ((ps,), kwargs)
 
 
+def _odd(name, dtype):
+    """A Parameter of a dtype RAdam does not compute."""
+    return Parameter(Tensor(np.ones(3, dtype)), name=name)
+
+
 def _group(**options):
     return lambda ps: (([{"params": ps[:2]}, dict(options, params=ps[2:])],), {})
 
@@ -173,6 +178,14 @@ BAD_INPUTS = (
                r"params\[1\] has no 'params' key"),
     ErrorInput("group_params_set", lambda ps: (([{"params": set(ps)}],), {}), TypeError,
                r"params\[0\]\['params'\] must be an ordered collection"),
+    ErrorInput("param_complex64", lambda ps: (([ps[0], _odd("z", np.complex64)],), {}), TypeError,
+               r"params\[1\]: Parameter 'z' is Complex64; RAdam updates floating-point Parameters only"),
+    ErrorInput("param_int32", lambda ps: (([_odd("count", np.int32), ps[0]],), {}), TypeError,
+               r"params\[0\]: Parameter 'count' is Int32"),
+    ErrorInput("param_bool", lambda ps: (([ps[0], _odd("mask", np.bool_)],), {}), TypeError,
+               r"params\[1\]: Parameter 'mask' is Bool"),
+    ErrorInput("group_param_complex128", lambda ps: (([{"params": ps[:2]}, {"params": [_odd("zz", np.complex128)]}],), {}),
+               TypeError, r"params\[1\]\['params'\]\[0\]: Parameter 'zz' is Complex128"),
     ErrorInput("group_lr_negative", _group(lr=-1.0), ValueError, r"Invalid learning rate: params\[1\]\['lr'\]=-1\.0"),
     ErrorInput("group_lr_nan", _group(lr=math.nan), ValueError, r"Invalid learning rate: params\[1\]\['lr'\]=nan"),
     ErrorInput("group_eps_nan", _group(eps=math.nan), ValueError, r"Invalid epsilon value: params\[1\]\['eps'\]=nan"),

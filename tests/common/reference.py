@@ -104,7 +104,7 @@ class ReferenceLookahead:
 
     def __init__(self, inner, k, alpha):
         self.inner, self.k, self.alpha = inner, k, alpha
-        self.slow = [p.copy() for p in inner.params]
+        self.slow = None  # taken at the first step, as Ranger and TF Addons do
         self.count = 0
 
     @property
@@ -112,6 +112,8 @@ class ReferenceLookahead:
         return self.inner.params
 
     def step(self, grads, lrs=None):
+        if self.slow is None:
+            self.slow = [p.copy() for p in self.inner.params]
         self.inner.step(grads, lrs=lrs)
         self.count += 1
         if self.count % self.k:

@@ -157,3 +157,25 @@ def test_bad_lookahead_arguments_raise_before_anything_changes(index):
     with pytest.raises(error, match=pattern):
         Lookahead(**{"optimizer": optimizer, **kwargs})
     assert snapshot(optimizer).keys() == before.keys()
+
+
+@pytest.mark.parametrize("mode", ("pynative", "jit"))
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_slow_weights_start_from_weights_loaded_after_construction(implementation, mode):
+    """The fine-tuning order: build the net, build Lookahead(RAdam), then load pretrained weights
+    (load_param_into_net). Syncs pull toward the pretrained weights, not the random init; control:
+    slow weights taken at construction land elsewhere."""
+    initial, pretrained = make_arrays(33, SHAPES), make_arrays(34, SHAPES)
+    lookahead, params, reference = build(f"radam_{implementation}", initial, 3, 0.5)
+    ms.load_param_into_net(lookahead, {p.name: ms.Parameter(ms.Tensor(a), name=p.name)
+                                       for p, a in zip(params, pretrained)})
+    _, _, reference = build(f"radam_{implementation}", pretrained, 3, 0.5)
+    _, _, eager = build(f"radam_{implementation}", pretrained, 3, 0.5)
+    eager.slow = [a.astype(np.float64) for a in initial]  # the old behaviour: slow weights at construction
+    step = make_stepper(mode, lookahead)
+    for t, grads in enumerate(grad_sequence(35, steps=7, shapes=SHAPES), start=1):
+        step(grads)
+        reference.step(grads)
+        eager.step(grads)
+        assert_close(params, reference, f"pretrained, {mode}, step {t}")
+    assert max(np.abs(a - b).max() for a, b in zip(reference.params, eager.params)) > 0.1

@@ -1,4 +1,6 @@
-"""Shared tests of half-precision parameters: float16/bfloat16 against a float64 reference that
+"""Shared tests of parameter dtypes: float64 parameters over the whole config table (and in a group
+mixed with float32 and float16) against the float64 reference at 1e-12; half-precision
+parameters, float16/bfloat16, against a float64 reference that
 rounds into the same storage dtypes (tolerances per dtype below), the state dtype option, Kahan
 summation (the bar: a 2,000-step bfloat16 quadratic tracks float32 at least 10x more closely with
 it), skipped steps and checkpoints with Kahan buffers."""
@@ -9,10 +11,79 @@ from mindspore import Parameter, Tensor, ops
 import mindspore.common.dtype as mstype
 
 from mindspore_radam import RAdam
-from tests.common.configs import make_arrays
+from tests.common.configs import CONFIGS, build_groups, make_arrays, reference_groups
 from tests.common.harness import MODES, make_stepper
-from tests.common.reference import RoundingReference, round_to
+from tests.common.reference import ReferenceRAdam, RoundingReference, round_to
 from tests.common.suite import grad_sequence
+
+# float64 parameters are computed in float64 throughout: relative 1e-12 of the parameter's scale
+# (measured: within a few ulps; a value rounded through float32 anywhere is off by ~1e-8).
+RTOL64, ATOL64 = 1e-12, 1e-13
+
+
+def float64_run(mode, config, lr_scale=1.0, steps=15):
+    """RAdam on float64 parameters next to the float64 reference; returns the largest relative excess."""
+    arrays = [a.astype(np.float64) + 1e-9 for a in make_arrays(0, SHAPES)]  # not float32-representable
+    params = [Parameter(Tensor(a), name=f"d{i}") for i, a in enumerate(arrays)]
+    optimizer = RAdam(build_groups(config, params), **config.kwargs)
+    assert set(optimizer.implementations) == {"hypermap"}
+    groups = reference_groups(config, arrays)
+    for group in groups:
+        group["lr"] = group.get("lr", 1e-3) * lr_scale
+    reference = ReferenceRAdam(groups)
+    step = make_stepper(mode, optimizer)
+    rng = np.random.default_rng(1)
+    worst = -np.inf
+    for _ in range(steps):
+        grads = [config.grad_scale * rng.standard_normal(a.shape) * (1 + 1e-9) for a in arrays]
+        step(grads)
+        reference.step(grads)
+        for param, want in zip(params, reference.params, strict=True):
+            assert param.dtype == mstype.float64
+            excess = np.abs(param.asnumpy() - want) - (ATOL64 + RTOL64 * np.abs(want))
+            worst = max(worst, float(excess.max(initial=-np.inf)))
+    return worst
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.desc)
+@pytest.mark.parametrize("mode", MODES)
+def test_float64_parameters_match_the_float64_reference(mode, config):
+    worst = float64_run(mode, config)
+    assert worst <= 0.0, f"{config.desc}, {mode}: off the float64 reference by {worst:.3g} beyond 1e-12"
+
+
+def test_float64_comparison_can_fail():
+    """Negative control: a learning rate rounded through float32 (the old storage) is told apart."""
+    config = next(c for c in CONFIGS if c.desc == "lr_0.1")
+    assert float64_run("pynative", config, lr_scale=float(np.float32(0.1)) / 0.1) > 0.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mixed_dtype_group_computes_each_at_its_own_precision(mode):
+    """One group of float64, float32 and float16 parameters: each at its own precision (float64 at
+    1e-12, float32 at 1e-5 against the float64 reference, float16 against the rounding reference)."""
+    arrays = make_arrays(7, SHAPES)
+    dtypes = (np.float64, np.float32, np.float16, np.float64, np.float32)
+    arrays = [a.astype(d).astype(np.float64) for a, d in zip(arrays, dtypes)]
+    params = [Parameter(Tensor(a.astype(d)), name=f"m{i}") for i, (a, d) in enumerate(zip(arrays, dtypes))]
+    options = dict(lr=0.05, betas=(0.9, 0.99), weight_decay=0.1, decoupled_weight_decay=True)
+    optimizer = RAdam(params, **options)
+    exact = ReferenceRAdam([dict(options, params=arrays)])
+    rounded = RoundingReference([dict(options, params=arrays)], "float16")
+    step = make_stepper(mode, optimizer)
+    for grads in grad_sequence(8, steps=12, shapes=SHAPES):
+        grads = [g.astype(d) for g, d in zip(grads, dtypes)]
+        step(grads)
+        exact.step(grads)
+        rounded.step(grads)
+    for param, dtype, want, want_rounded in zip(params, dtypes, exact.params, rounded.params):
+        got = to_float(param) if dtype == np.float16 else param.asnumpy().astype(np.float64)
+        if dtype == np.float64:
+            np.testing.assert_allclose(got, want, rtol=RTOL64, atol=ATOL64, err_msg=param.name)
+        elif dtype == np.float32:
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=param.name)
+        else:
+            np.testing.assert_allclose(got, want_rounded, rtol=TOLERANCES["float16"], atol=1e-3, err_msg=param.name)
 
 DTYPES = {"float16": mstype.float16, "bfloat16": mstype.bfloat16}
 # Ours computes each step in float32 and rounds once into storage; the reference computes in

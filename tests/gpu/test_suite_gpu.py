@@ -1,6 +1,7 @@
 """The shared suite (tests/common) on GPU; skipped with a reason when there is no GPU device."""
 from tests.common.devices import require
 from tests.common.suite import *  # noqa: F401,F403 - the shared tests, collected here
+from tests.common.suite_cell_contract import *  # noqa: F401,F403
 from tests.common.suite_live import *  # noqa: F401,F403
 from tests.common.suite_lookahead import *  # noqa: F401,F403
 from tests.common.suite_loss_scaling import *  # noqa: F401,F403
