@@ -32,8 +32,9 @@ setup(
     packages=find_packages(include=["mindspore_radam", "mindspore_radam.*"]),
     ext_modules=[FUSED_CPU_KERNEL],
     python_requires=">=3.9",
-    # MindSpore 2.10 wheels are built against NumPy 1.x but do not say so; numpy 2 breaks them.
-    install_requires=["mindspore>=2.10.0,<2.11", "numpy<2"],
+    # MindSpore 2.7-2.10 (mindspore_radam/_versions.py); their wheels are built against NumPy 1.x but do
+    # not say so, and numpy 2 breaks them.
+    install_requires=["mindspore>=2.7.0,<2.11", "numpy<2"],
     extras_require={
         "test": ["pytest>=7"],
         # The LeNet5 examples: the digits data set ships inside scikit-learn; plots; progress bars.

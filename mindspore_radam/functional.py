@@ -150,6 +150,8 @@ def _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v):
 @_radam_update.register("Tuple", "Bool", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor")
 def _radam_update_tensor(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq):
     """One tensor's RAdam update, in place; `scalars` are `_new_values`' leading arguments."""
+    if param.size == 0:  # nothing to update (and MindSpore 2.7's CPU TensorMove fails on empty writes)
+        return True
     # float32 only: MindSpore 2.10 reads an in-place AssignAdd's float64 output back through float32
     # inside HyperMap (a float64 parameter's updates were 1.5e-8 off, relative).
     if not gated and param.dtype == mstype.float32 and exp_avg.dtype == param.dtype \
@@ -171,6 +173,8 @@ def _radam_update_kahan(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq
 
         c = comp + (theta_next - theta);  param = round(theta + c);  comp = round(c - (param - theta))
     """
+    if param.size == 0:
+        return True
     theta, theta_next, m, v = _new_values(*scalars, param, grad, exp_avg, exp_avg_sq)
     compensated = ops.cast(kahan_comp, theta.dtype) + (theta_next - theta)
     rounded = ops.cast(ops.cast(theta + compensated, param.dtype), theta.dtype)

@@ -34,7 +34,7 @@ import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import lr_scheduler as _experimental
 from mindspore.experimental.optim.lr_scheduler import *  # noqa: F401,F403 - the re-export
 from mindspore.experimental.optim.lr_scheduler import LRScheduler
-from mindspore.graph.api import jit_class
+from mindspore_radam._versions import jit_class
 
 from mindspore_radam._validation import check_scheduler_args
 from mindspore_radam.schedule import float64

@@ -9,6 +9,7 @@ from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
+from mindspore_radam._versions import zeros
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
 from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
                                         group_options, structure, write_value)
@@ -29,7 +30,7 @@ def restore_parse_method(cell):
 def _zeros_like(params, prefix, dtype_of=lambda dtype: dtype):
     """Named zero state for `params`, of dtype ``dtype_of(param.dtype)`` (``ParameterTuple.clone``
     rejects zero-size parameters)."""
-    return ParameterTuple(Parameter(ops.zeros(p.shape, dtype_of(p.dtype)), name=f"{prefix}.{p.name}",
+    return ParameterTuple(Parameter(zeros(p.shape, dtype_of(p.dtype)), name=f"{prefix}.{p.name}",
                                     requires_grad=False) for p in params)
 
 

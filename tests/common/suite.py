@@ -303,7 +303,7 @@ def test_state_dict_views_the_live_state(implementation):
     step = make_stepper("pynative", optimizer)
     for grads in grad_sequence(26, steps=3):
         step(grads)
-    view = optimizer.state_dict()
+    view = optimizer.torch_state_dict()
     assert sorted(view["state"]) == list(range(len(params)))
     assert [g["params"] for g in view["param_groups"]] == [[0, 1], [2, 3, 4]]
     assert view["param_groups"][0]["name"] == "a" and view["param_groups"][1]["lr"] == pytest.approx(0.1)
