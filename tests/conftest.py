@@ -6,6 +6,14 @@ import mindspore as ms
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "extended: slow end-to-end runs (full-length examples, msrun jobs, wheel "
+                                       "and sdist installs, benchmark scripts, the mutation subset): "
+                                       "`python -m pytest tests -m extended`, run by CI after the default tier")
+    config.addinivalue_line("markers", "versions: the tier CI runs on each older supported MindSpore release "
+                                       "(`python -m pytest tests/cpu -m versions`)")
+
+
 @pytest.fixture(autouse=True)
 def ms_context(request):
     """Puts MindSpore on the suite's device and restores the execution mode after each test."""

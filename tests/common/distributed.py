@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.extended  # each msrun job takes 15-40 s
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER = os.path.join(ROOT, "tests", "common", "dp_worker.py")
 MSRUN = os.path.join(os.path.dirname(sys.executable), "msrun")

@@ -34,6 +34,7 @@ def run(script, *args, device="CPU", **env_vars):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
+@pytest.mark.versions
 def test_train_lenet5_short_run_prints_accuracy_last(device_target):
     result = run(TRAIN, "--epochs", "1", "--mode", "graph", device=device_target)
     assert result.returncode == 0, result.stderr
@@ -43,6 +44,7 @@ def test_train_lenet5_short_run_prints_accuracy_last(device_target):
     assert "epoch 1/1" in result.stderr  # the tqdm progress bar
 
 
+@pytest.mark.extended
 def test_train_lenet5_defaults_reach_the_stated_accuracy(device_target):
     """The README's main job, `python scripts/train_lenet5.py`, with its defaults (20 epochs,
     PyNative): the docs state 0.9778; the bar is 0.97 (seed noise is nil: the run is deterministic)."""
@@ -51,6 +53,7 @@ def test_train_lenet5_defaults_reach_the_stated_accuracy(device_target):
     assert float(result.stdout.strip().splitlines()[-1].split(": ")[1]) >= 0.97
 
 
+@pytest.mark.extended
 def test_train_lenet5_model_api_reaches_the_stated_accuracy(tmp_path, device_target):
     """The Model.train example with defaults (graph mode, 20 epochs): the README states 0.9778; the
     bar is 0.97. ModelCheckpoint wrote a checkpoint with the optimizer's state."""
@@ -63,6 +66,7 @@ def test_train_lenet5_model_api_reaches_the_stated_accuracy(tmp_path, device_tar
     assert int(saved["step.group_0"].asnumpy()) == 900 and "exp_avg.conv1.weight" in saved
 
 
+@pytest.mark.extended
 def test_train_lenet5_model_api_pynative_trains_as_graph_mode(device_target):
     """PyNative Model.train (3 epochs; the full 20 take ~140 s) prints the same losses and accuracy
     as graph mode: the same training, so the same 20-epoch accuracy."""
@@ -74,6 +78,7 @@ def test_train_lenet5_model_api_pynative_trains_as_graph_mode(device_target):
     assert len(outputs[0]) == 4 and outputs[0] == outputs[1]
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("extra", (["--param-dtype", "bfloat16"], ["--param-dtype", "bfloat16", "--kahan"],
                                    ["--param-dtype", "float16"]))
 def test_train_lenet5_half_precision_parameters_learn(extra, tmp_path, device_target):
@@ -89,6 +94,7 @@ def test_train_lenet5_half_precision_parameters_learn(extra, tmp_path, device_ta
     assert ("kahan_comp.conv1.weight" in saved) == ("--kahan" in extra)
 
 
+@pytest.mark.extended
 def test_soak_script_reports_rss(tmp_path):
     report = tmp_path / "soak.md"
     result = run(SOAK, "--steps", "1200", "--warmup", "400", "--report-every", "400", "--lookahead",
@@ -103,6 +109,7 @@ def implementation_labels():
     return ["ours, hypermap"] + (["ours, fused"] if _fused.available() else [])
 
 
+@pytest.mark.extended
 def test_benchmark_script_writes_a_row_per_optimizer_and_mode(tmp_path):
     report = tmp_path / "benchmark.md"
     result = run(BENCHMARK, "--workloads", "lenet5", "--rounds", "1", "--steps", "1", "--no-torch",
@@ -115,6 +122,7 @@ def test_benchmark_script_writes_a_row_per_optimizer_and_mode(tmp_path):
     assert all(float(row.split(" | ")[3]) > 0 for row in rows)
 
 
+@pytest.mark.extended
 def test_train_step_benchmark_script_writes_a_row_per_optimizer(tmp_path):
     report = tmp_path / "train_step.md"
     result = run(TRAIN_STEP_BENCHMARK, "--processes", "1", "--steps", "3", "--warmup", "1", "--models", "lenet5",
@@ -135,6 +143,7 @@ def mindspore_warnings(optimizer):
     return [line for line in (result.stdout + result.stderr).splitlines() if "[WARNING]" in line]
 
 
+@pytest.mark.extended
 def test_train_steps_with_ours_print_no_more_warnings_than_with_the_built_in():
     """Users read MindSpore's compile warnings ("Some side effect nodes were eliminated by mistake")
     as a dropped update: ours must not add any, in any train-step pattern, loss-scaled too."""
@@ -144,6 +153,7 @@ def test_train_steps_with_ours_print_no_more_warnings_than_with_the_built_in():
         assert len(warnings) <= allowed, "\n".join(warnings)
 
 
+@pytest.mark.extended
 def test_stall_reproducer_prints_a_row_per_variant():
     variants = ["SGD, no control flow", "SGD, one Tensor if"]
     result = run(STALL_REPRODUCER, "--processes", "1", "--steps", "2", "--variants", *variants)
@@ -153,6 +163,7 @@ def test_stall_reproducer_prints_a_row_per_variant():
     assert all(float(row[2].rstrip(" |")) > 0 for row in rows)
 
 
+@pytest.mark.extended
 def test_launch_floor_script_prints_a_row_per_tensor_count():
     result = run(LAUNCH_FLOOR, "--tensors", "2", "5", "--calls", "5")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -164,6 +175,7 @@ def test_launch_floor_script_prints_a_row_per_tensor_count():
         fused == ["library not built"] * 2
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
 def test_train_lenet5_resume_is_bit_identical(tmp_path, mode, device_target):
     common = ["--epochs", "3", "--mode", mode, "--scheduler", "cosine", "--no-progress", "--lr", "0.01"]
@@ -182,6 +194,7 @@ def test_train_lenet5_resume_is_bit_identical(tmp_path, mode, device_target):
     assert full.stdout.strip().splitlines()[-1] == resumed.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.extended
 def test_train_lenet5_reads_mnist_idx_files(tmp_path, device_target):
     from mindspore_radam.examples.data import load_digits, load_mnist, write_mnist_idx
     x_train, y_train, x_test, y_test = load_digits()
@@ -203,6 +216,7 @@ def test_train_lenet5_reads_mnist_idx_files(tmp_path, device_target):
     assert float(last.split(": ")[1]) > 0.5  # it learns through the IDX path (chance: 0.1; measured 0.70)
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("args, message", [
     (["--optimizer", "sgd"], "argument --optimizer: invalid choice: 'sgd'"),
     (["--lr", "-0.1"], "argument --lr: must be a finite number >= 0, got -0.1"),
@@ -225,6 +239,7 @@ def test_train_lenet5_bad_arguments_give_one_line_error(tmp_path, args, message,
     assert len(errors) == 1 and message in errors[0], result.stderr
 
 
+@pytest.mark.extended
 def test_compare_optimizers_quick_writes_plots_and_table(tmp_path):
     result = run(COMPARE, "--quick", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -248,6 +263,7 @@ def test_readme_is_short_and_user_facing_text_names_no_issue():
         assert not hits, f"{os.path.relpath(page, ROOT)} mentions {hits}"
 
 
+@pytest.mark.extended
 def test_mutation_check_fast_subset_kills_every_mutant(tmp_path):
     """scripts/mutation_check.py --fast (the full run is in docs/mutation_check.md): each deliberate
     bug of the quick subset is caught by the suite."""

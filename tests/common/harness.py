@@ -1,11 +1,25 @@
 """Drivers shared by the suites: run an optimizer in one of the three execution modes."""
 import numpy as np
+import pytest
 import mindspore as ms
 from mindspore import Tensor, ops
 from mindspore.amp import all_finite
 import mindspore.common.dtype as mstype
 
 MODES = ("pynative", "graph", "jit")
+
+
+def rotating(cases, modes=MODES, implementations=("hypermap", "fused"), ids=lambda case: case.desc):
+    """Pairwise crossing: each case once per implementation, the mode rotating from case to case and
+    from implementation to implementation, so every (implementation, mode) and (case, implementation)
+    pair recurs without the full product (the mutation check shows what each row catches).
+    Returns pytest params ``(implementation, mode, case)``."""
+    params = []
+    for index, case in enumerate(cases):
+        for offset, implementation in enumerate(implementations):
+            mode = modes[(index + offset) % len(modes)]
+            params.append(pytest.param(implementation, mode, case, id=f"{implementation}-{mode}-{ids(case)}"))
+    return params
 
 
 def set_mode(mode):

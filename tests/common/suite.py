@@ -15,7 +15,7 @@ from mindspore_radam import _fused
 from mindspore_radam.examples.lenet import LeNet5
 from tests.common.configs import (BAD_CALLS, BAD_INPUTS, CONFIGS, SHAPES, STEPS, build_groups, make_arrays,
                                   make_params, reference_groups)
-from tests.common.harness import MODES, assert_unchanged, make_stepper, set_mode, snapshot
+from tests.common.harness import MODES, assert_unchanged, make_stepper, rotating, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam, step_scalars
 
 # float32 parameters against a float64 reference: relative 1e-5 of the parameter's scale.
@@ -65,9 +65,8 @@ def run_against_reference(mode, implementation, config, seed=0, steps=STEPS):
     return optimizer, reference
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.desc)
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.versions
+@pytest.mark.parametrize("implementation, mode, config", rotating(CONFIGS))
 def test_matches_float64_reference_every_step(implementation, mode, config):
     optimizer, reference = run_against_reference(mode, implementation, config)
     # The state agrees too, and every group counted its own steps.
@@ -321,9 +320,9 @@ def test_extra_group_keys_are_kept_as_metadata():
     assert optimizer.param_groups[1]["tag"] == 3
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("saved_by, loaded_by", [("hypermap", "hypermap"), ("fused", "fused"),
-                                                 ("fused", "hypermap"), ("hypermap", "fused")])
+@pytest.mark.versions
+@pytest.mark.parametrize("saved_by, loaded_by, mode", [("hypermap", "hypermap", "pynative"), ("fused", "fused", "graph"),
+                                                       ("fused", "hypermap", "jit"), ("hypermap", "fused", "pynative")])
 def test_checkpoint_resume_is_bit_identical(saved_by, loaded_by, mode, tmp_path):
     """A checkpoint written by one implementation continues bit-identically in another."""
     config = CONFIGS[-2]  # two groups with different hyperparameters
@@ -424,9 +423,7 @@ def test_scheduler_rate_check_can_fail():
     assert np.allclose(rates, [SCHEDULER_RATES["StepLR"](t, 0.01) for t in range(12)], rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", sorted(SCHEDULERS))
-@pytest.mark.parametrize("mode", ("pynative", "jit"))
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation, mode, name", rotating(sorted(SCHEDULERS), ("pynative", "jit"), ids=str))
 def test_every_experimental_scheduler_drives_it(implementation, mode, name):
     """The rates the scheduler sets equal its closed form (float32, and some schedulers are
     recursive: 1e-5 relative), and the parameters follow the reference fed those closed-form rates."""
@@ -507,8 +504,8 @@ def _assert_bitwise(results):
         np.testing.assert_array_equal(fused, plain, err_msg=f"tensor {index}")
 
 
-@pytest.mark.parametrize("config", [c for c in CONFIGS if c.groups is None], ids=lambda c: c.desc)
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode, config", [pytest.param(MODES[i % len(MODES)], c, id=f"{MODES[i % len(MODES)]}-{c.desc}")
+                                          for i, c in enumerate(c for c in CONFIGS if c.groups is None)])
 def test_fused_is_bit_identical_to_hypermap_on_odd_and_round_sizes(mode, config):
     _assert_bitwise(_run_both_ways(mode, config))
 
@@ -519,6 +516,7 @@ VARIANT_CONFIGS = tuple(c for c in CONFIGS if c.desc in (
     "default", "maximize", "weight_decay_decoupled", "no_sgd_fallback_decoupled", "beta2_0.99999"))
 
 
+@pytest.mark.versions
 @pytest.mark.parametrize("config", VARIANT_CONFIGS, ids=lambda c: c.desc)
 @pytest.mark.parametrize("variant", ("baseline", "avx2", "avx512"))
 def test_every_kernel_variant_is_bit_identical_to_hypermap(variant, config):
@@ -570,6 +568,7 @@ def test_missing_library_keeps_portable_path_and_fused_true_explains(monkeypatch
         _fused.reset()
 
 
+@pytest.mark.versions
 def test_default_picks_the_kernel_where_it_runs_and_the_portable_path_elsewhere():
     params = make_params(make_arrays(24))
     half = [ms.Parameter(Tensor(np.ones((3, 2), np.float16)), name="half")]

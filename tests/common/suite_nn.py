@@ -14,7 +14,7 @@ from mindspore.train import Model
 import mindspore_radam
 from mindspore_radam.nn import RAdam as NNRAdam
 from tests.common.configs import CONFIGS, STEPS, build_groups, make_arrays, make_params, reference_groups
-from tests.common.harness import make_stepper, set_mode, snapshot
+from tests.common.harness import make_stepper, rotating, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam
 from tests.common.suite import IMPLEMENTATIONS, assert_matches, require_fused_kernel
 
@@ -67,9 +67,7 @@ def make_cell_stepper(mode, optimizer, params):
     return lambda grads: train(*(Tensor(g) for g in grads))
 
 
-@pytest.mark.parametrize("config", NN_CONFIGS, ids=lambda c: c.desc)
-@pytest.mark.parametrize("mode", NN_MODES)
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation, mode, config", rotating(NN_CONFIGS, NN_MODES))
 def test_nn_matches_float64_reference_every_step(implementation, mode, config):
     arrays = make_arrays(0)
     params = make_params(arrays)
@@ -302,6 +300,7 @@ def _dataset():
     return ms.dataset.NumpySlicesDataset({"x": x, "y": y}, shuffle=False).batch(8)
 
 
+@pytest.mark.versions
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_nn_model_checkpoint_resume_is_bit_identical(implementation, mode, tmp_path):
@@ -327,6 +326,7 @@ def test_nn_model_checkpoint_resume_is_bit_identical(implementation, mode, tmp_p
         np.testing.assert_array_equal(p.asnumpy(), uninterrupted[p.name], err_msg=p.name)
 
 
+@pytest.mark.versions
 @pytest.mark.parametrize("sink", (False, True), ids=("no_sink", "sink"))
 @pytest.mark.parametrize("mode", ("pynative", "graph"))
 def test_nn_model_trains_and_evaluates_with_callbacks(mode, sink):

@@ -45,8 +45,9 @@ def float64_run(mode, config, lr_scale=1.0, steps=15):
     return worst
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.desc)
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.versions
+@pytest.mark.parametrize("mode, config", [pytest.param(MODES[i % len(MODES)], c, id=f"{MODES[i % len(MODES)]}-{c.desc}")
+                                          for i, c in enumerate(CONFIGS)])
 def test_float64_parameters_match_the_float64_reference(mode, config):
     worst = float64_run(mode, config)
     assert worst <= 0.0, f"{config.desc}, {mode}: off the float64 reference by {worst:.3g} beyond 1e-12"

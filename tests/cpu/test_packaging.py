@@ -125,6 +125,7 @@ def distributions(tmp_path_factory):
     return wheel[0], sdist[0]
 
 
+@pytest.mark.extended
 def test_wheel_holds_the_kernel_and_license(distributions):
     names = zipfile.ZipFile(distributions[0]).namelist()
     assert any(re.match(r"mindspore_radam/_radam_cpu.*\.so$", n) for n in names), names
@@ -132,6 +133,7 @@ def test_wheel_holds_the_kernel_and_license(distributions):
     assert "mindspore_radam/examples/model_api.py" in names
 
 
+@pytest.mark.extended
 def test_sdist_holds_the_kernel_source_and_license(distributions):
     names = [n.split("/", 1)[1] for n in tarfile.open(distributions[1]).getnames() if "/" in n]
     for needed in ("mindspore_radam/csrc/radam_cpu.cc", "LICENSE", "README.md", "setup.py", "mindspore_radam/nn.py"):
@@ -139,12 +141,14 @@ def test_sdist_holds_the_kernel_source_and_license(distributions):
     assert not any(n.endswith(".so") for n in names)
 
 
+@pytest.mark.extended
 def test_wheel_installs_in_a_fresh_venv_and_runs_every_variant(distributions, tmp_path):
     python = _fresh_venv(tmp_path / "venv")
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", distributions[0]], check=True)
     _smoke(python, tmp_path)
 
 
+@pytest.mark.extended
 def test_sdist_builds_and_installs_in_a_fresh_venv(distributions, tmp_path):
     python = _fresh_venv(tmp_path / "venv")
     has_setuptools = subprocess.run([python, "-c", "import setuptools"], capture_output=True).returncode == 0
