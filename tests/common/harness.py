@@ -45,10 +45,8 @@ def make_stepper(mode, optimizer, then=None, half=None, gated=False):
             return True
         return optimizer(grads, all_finite(grads)) if gated else optimizer(grads)
 
-    def tensor(array):  # as given (bad-call tests pass wrong dtypes, float64 stays), or in the half dtype
-        if half is None or np.asarray(array).dtype == np.float64:
-            return Tensor(array)
-        return Tensor(np.asarray(array, np.float32)).astype(half)
+    def tensor(array):  # as given (bad-call tests pass wrong dtypes), or in the half dtype
+        return Tensor(array) if half is None else Tensor(np.asarray(array, np.float32)).astype(half)
 
     if mode in ("pynative", "graph"):
         def step(grads):
@@ -79,8 +77,7 @@ def make_stepper(mode, optimizer, then=None, half=None, gated=False):
         return loss
 
     def step(grads):
-        train_step(*(Tensor(g) if half is None or np.asarray(g).dtype == np.float64
-                     else Tensor(np.asarray(g, np.float32)) for g in grads))
+        train_step(*(Tensor(g) if half is None else Tensor(np.asarray(g, np.float32)) for g in grads))
     return step
 
 
