@@ -14,7 +14,7 @@ for version in "${versions[@]}"; do
     start=$(date +%s)
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet "mindspore==$version" "numpy<2" "pytest>=7" scikit-learn tqdm
+    "$venv/bin/python" -m pip install --quiet "mindspore==$version" "numpy<2" "pytest>=7" "pytest-xdist>=3" scikit-learn tqdm
     "$venv/bin/python" -m pip install --quiet --no-deps -e .
     "$venv/bin/python" -c "import mindspore, mindspore_radam._fused as f; \
 print('mindspore', mindspore.__version__, '| kernel loaded:', f.available(), f.unavailable_reason() or '')"

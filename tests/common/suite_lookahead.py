@@ -34,9 +34,10 @@ def assert_close(params, reference, context):
         np.testing.assert_allclose(param.asnumpy(), want, rtol=1e-5, atol=1e-6, err_msg=f"{context}: parameter {i}")
 
 
-@pytest.mark.parametrize("k, alpha", [(5, 0.5), (3, 0.8)])
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("inner", INNERS)
+# Each inner optimizer with each (k, alpha), the mode rotating: every inner meets every mode.
+@pytest.mark.parametrize("inner, mode, k, alpha", [
+    pytest.param(inner, MODES[(i + j) % len(MODES)], k, alpha, id=f"{inner}-{MODES[(i + j) % len(MODES)]}-k{k}")
+    for i, inner in enumerate(INNERS) for j, (k, alpha) in enumerate(((5, 0.5), (3, 0.8), (4, 0.3)))])
 def test_lookahead_matches_reference_every_step(inner, mode, k, alpha):
     arrays = make_arrays(31, SHAPES)
     lookahead, params, reference = build(inner, arrays, k, alpha)

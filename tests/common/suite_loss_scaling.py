@@ -8,7 +8,7 @@ from mindspore import Tensor
 from mindspore.amp import DynamicLossScaler, all_finite
 
 from tests.common.configs import CONFIGS, build_groups, make_arrays, make_params, reference_groups
-from tests.common.harness import MODES, assert_unchanged, make_stepper, set_mode, snapshot
+from tests.common.harness import MODES, assert_unchanged, make_stepper, rotating, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam
 from tests.common.suite import IMPLEMENTATIONS, assert_matches, grad_sequence, make_radam
 
@@ -22,9 +22,7 @@ def poisoned(grads, poison):
     return grads
 
 
-@pytest.mark.parametrize("poison", sorted(POISONS))
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation, mode, poison", rotating(sorted(POISONS), ids=str))
 def test_non_finite_steps_change_nothing(implementation, mode, poison):
     config = CONFIGS[-2]  # two groups, both weight decays
     arrays = make_arrays(41)

@@ -142,9 +142,7 @@ DYNAMIC_LRS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(DYNAMIC_LRS))
-@pytest.mark.parametrize("mode", ("pynative", "graph"))
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation, mode, name", rotating(sorted(DYNAMIC_LRS), ("pynative", "graph"), ids=str))
 def test_nn_dynamic_learning_rates_match_reference_fed_the_same_rates(implementation, mode, name):
     """The rates come from closed forms written here, not from the optimizer (float32 rounding of
     the schedule is within the tolerance)."""

@@ -175,6 +175,7 @@ def quadratic_run(dtype, kahan, steps=2000, size=1000, lr=1e-3):
     return np.array(trajectory)
 
 
+@pytest.mark.extended  # 2,000 steps: 15 s
 def test_kahan_summation_tracks_float32_ten_times_closer_on_bfloat16_quadratic():
     exact = quadratic_run(mstype.float32, kahan=False)
     plain = quadratic_run(mstype.bfloat16, kahan=False)

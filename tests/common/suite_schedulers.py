@@ -12,7 +12,7 @@ from mindspore.experimental.optim import lr_scheduler as experimental
 from mindspore_radam import RAdam, lr_scheduler
 from tests.common import reference_schedules as ref
 from tests.common.configs import make_arrays, make_params
-from tests.common.harness import MODES, make_stepper
+from tests.common.harness import MODES, make_stepper, rotating
 from tests.common.reference import ReferenceRAdam
 
 BASE_LRS = (0.01, 0.005)
@@ -59,9 +59,8 @@ def assert_lrs(optimizer, expected_rate, t, context):
                                    err_msg=f"{context}: group {group} after {t} steps")
 
 
-@pytest.mark.parametrize("name", sorted(NEW_SCHEDULERS))
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("kind", ("radam", "experimental_adam"))
+@pytest.mark.parametrize("kind, mode, name", rotating(sorted(NEW_SCHEDULERS), implementations=("radam", "experimental_adam"),
+                                                     ids=str))
 def test_new_scheduler_matches_reference_every_step(kind, mode, name):
     """In "jit" mode scheduler.step() runs inside the jit train step, after optimizer(grads)."""
     factory, expected_rate = NEW_SCHEDULERS[name]

@@ -26,7 +26,7 @@ def collect(target, tmp_path, break_probe=False, **env_vars):
     if break_probe:
         (tmp_path / "sitecustomize.py").write_text(BREAK_PROBE)
         env["PYTHONPATH"] = str(tmp_path) + os.pathsep + ROOT
-    return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", target],
+    return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-n", "0", "-q", "-p", "no:cacheprovider", target],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
