@@ -43,9 +43,9 @@ def _is_bool(value):
 
 
 def _real(name, value):
-    """Returns `value` as a float, or raises TypeError naming `name`."""
-    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype.__str__() != "Bool":
-        return float(value.asnumpy())
+    """Returns `value` (a number or a one-element real Tensor) as a float, or raises TypeError naming `name`."""
+    if isinstance(value, Tensor) and value.size == 1 and value.dtype != mstype.bool_:
+        return float(value.asnumpy().reshape(()))
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, but got {value!r} of type {type(value).__name__}")
     return float(value)
@@ -112,6 +112,8 @@ def check_threshold(value, name="threshold"):
 
 
 def check_flag(value, name):
+    if isinstance(value, Tensor) and value.size == 1 and value.dtype == mstype.bool_:
+        value = bool(value.asnumpy().reshape(()))
     if not _is_bool(value):
         raise TypeError(f"{name} must be a bool, but got {value!r} of type {type(value).__name__}")
     return bool(value)

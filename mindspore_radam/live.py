@@ -28,6 +28,7 @@ our own step (calls from Python) recompiles once; a caller's graph that compiled
 cannot be reached from here, so the write raises ``ValueError`` instead (see :func:`note_inlined`).
 """
 import itertools
+import time
 import types
 import warnings
 import weakref
@@ -66,6 +67,11 @@ def _assign_value_in_place(param, value):
     """``Tensor.assign_value`` that keeps `param`'s storage when `value` fits it (same shape and
     dtype), so every compiled graph sees the new value. ``set_data``, ``load_param_into_net``,
     ``Cell.load_state_dict`` and item assignment all write through ``assign_value``."""
+    if not getattr(param, "_radam_materialized", True):
+        # Built uninitialized (mindspore.nn.utils.no_init_parameters, lazy initializers): its first
+        # value gives it storage, which no compiled graph can have held before.
+        param._radam_materialized = True  # pylint: disable=protected-access
+        return type(param).assign_value(param, value)
     if not isinstance(value, Tensor) or tuple(value.shape) != tuple(param.shape) or value.dtype != param.dtype:
         if isinstance(value, Tensor):
             warnings.warn(
@@ -84,34 +90,68 @@ def _assign_value_in_place(param, value):
     return param
 
 
+def recompile(cell):
+    """Makes the next call from Python compile `cell`'s ``jit`` methods again, so they read its current
+    structure and Parameters: MindSpore (2.7-2.10) keys a Cell's compiled methods by its creation time."""
+    cell._create_time = max(cell._create_time + 1, time.time_ns())  # pylint: disable=protected-access
+
+
 def keep_in_place(params, writer=None):
     """Makes every write of a whole value into each of `params` keep its storage (see the module docstring).
 
     Args:
-        params (Iterable[Parameter]): Parameters an optimizer updates or owns. Installing twice is
-            harmless; a Parameter whose data is not initialized yet is left as it is (no graph can
-            hold its storage).
+        params (Iterable[Parameter]): Parameters an optimizer updates or owns (or a network's, see
+            :func:`mindspore_radam.keep_in_place`). Installing twice is harmless; a Parameter whose data
+            is not initialized yet gets its storage from its first value, and keeps it from then on.
         writer (Optional[callable]): ``writer(param, value)`` replaces the plain in-place write for
             these Parameters (the optimizer's hyperparameters: it validates and syncs the group
             dicts); held weakly, as a bound method of the optimizer.
     """
     for param in params:
-        if param.has_init:
-            continue
         if "assign_value" not in vars(param):
             param.assign_value = types.MethodType(_assign_value_in_place, param)
+            param._radam_materialized = not param.has_init  # pylint: disable=protected-access
         if writer is not None:
             param._radam_writer = weakref.WeakMethod(writer)  # pylint: disable=protected-access
+
+
+def keep_loads_in_place(cell):
+    """Makes every Parameter of `cell` keep its storage when a whole value is loaded into it, so graphs
+    compiled before see the value (see the module docstring); returns `cell`.
+
+    Our optimizers do this for the Parameters they update or own. Call it once on a network whose other
+    Parameters (BatchNorm's ``moving_mean``/``moving_variance``, anything not trained by gradients)
+    should roll back too when a checkpoint is loaded in the same process into a compiled train step.
+
+    Args:
+        cell (Union[Cell, Iterable[Parameter]]): the network, or its Parameters.
+
+    Raises:
+        TypeError: if `cell` is neither a Cell nor an iterable of Parameters.
+    """
+    from mindspore import Parameter, nn  # pylint: disable=import-outside-toplevel
+    params = cell.get_parameters() if isinstance(cell, nn.Cell) else cell
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"cell must be a mindspore.nn.Cell or an iterable of Parameters, but got "
+                        f"{type(cell).__name__}") from None
+    for index, param in enumerate(params):
+        if not isinstance(param, Parameter):
+            raise TypeError(f"cell[{index}] must be a mindspore.Parameter, but got {type(param).__name__}")
+    keep_in_place(params)
+    return cell
 
 
 class LiveGroup(dict):
     """A parameter group of an optimizer whose hyperparameters are live (see the module docstring).
 
     Reading is plain ``dict`` reading. Assigning a hyperparameter key calls the optimizer's
-    ``_set_group_value(group_id, key, value)``, which validates it, writes it into the optimizer's
-    Parameters in place and stores the normalized value here; any other key is kept as metadata.
-    ``update`` and ``setdefault`` go through the same path. Hyperparameter keys and ``params``
-    can't be deleted.
+    ``_set_group_values(group_id, {key: value})``, which validates it, writes it into the optimizer's
+    Parameters in place and returns the normalized value stored here; any other key is kept as
+    metadata. ``update`` passes all its hyperparameters in one call (all or nothing), and
+    ``setdefault`` goes the same way. Hyperparameter keys and ``params`` can't be deleted (nor the
+    group cleared).
     """
 
     def __init__(self, owner, group_id, items):
@@ -120,19 +160,26 @@ class LiveGroup(dict):
         self._group_id = group_id
 
     def __setitem__(self, key, value):
-        owner = self._owner()
-        if owner is None or key not in owner.LIVE_KEYS:
-            super().__setitem__(key, value)
-            return
-        super().__setitem__(key, owner._set_group_value(self._group_id, key, value))  # pylint: disable=protected-access
+        self.update({key: value})
 
     def store(self, key, value):
         """Sets `key` without the optimizer's checks (the optimizer itself syncing the dict)."""
         super().__setitem__(key, value)
 
     def update(self, *args, **kwargs):
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
+        items = dict(*args, **kwargs)
+        owner = self._owner()
+        live_items = {key: value for key, value in items.items() if owner is not None and key in owner.LIVE_KEYS}
+        if live_items:
+            items.update(owner._set_group_values(self._group_id, live_items))  # pylint: disable=protected-access
+        for key, value in items.items():
+            super().__setitem__(key, value)
+
+    def clear(self):
+        raise KeyError(f"param_groups[{self._group_id}] can't be cleared: the optimizer reads its values every step")
+
+    def popitem(self):
+        raise KeyError(f"param_groups[{self._group_id}]: popitem would remove a value the optimizer reads")
 
     def setdefault(self, key, default=None):
         if key not in self:

@@ -25,6 +25,7 @@ from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
+from mindspore_radam.functional import finite_flag
 from mindspore_radam.radam import restore_parse_method
 
 _lookahead_update = ops.MultitypeFuncGraph("lookahead_update")
@@ -72,6 +73,9 @@ class Lookahead(Optimizer):
 
     Inputs:
         - **gradients** (tuple[Tensor]) - as for the wrapped optimizer.
+        - **grads_finite** (Tensor, optional) - a loss-scaled step's one-element bool flag, passed on to
+          the wrapped optimizer (which must accept it, as :class:`mindspore_radam.RAdam` does); when
+          False, the step changes nothing, the wrapper's count and slow weights included.
     """
 
     def __init__(self, optimizer, k=5, alpha=0.5):
@@ -111,22 +115,36 @@ class Lookahead(Optimizer):
         return self.optimizer.group_start_id
 
     def add_param_group(self, param_group):
-        """Adds a group to the wrapped optimizer; its slow weights start as copies of its parameters."""
+        """Adds a group to the wrapped optimizer; its slow weights start as copies of its parameters,
+        and the wrapper's compiled steps are built again to include them."""
         count = len(self.optimizer.parameters)
         self.optimizer.add_param_group(param_group)
         added = tuple(self.optimizer.parameters)[count:]
         self.slow_weights = ParameterTuple(tuple(self.slow_weights) + tuple(_copy(added, "lookahead_slow")))
         live.keep_in_place(self.slow_weights)
+        live.recompile(self)
 
-    def __call__(self, gradients):
-        done = super().__call__(gradients)
-        restore_parse_method(self)  # after _pull_back ran from Python
+    def __call__(self, gradients, grads_finite=None):
+        """A call from Python, in PyNative as in GRAPH_MODE: the slow-weight start and the sync as compiled
+        graphs around the wrapped optimizer's own call from Python (so its values and switches written
+        between steps take effect as they do without the wrapper). Inside graph code :meth:`construct`
+        is inlined instead."""
+        _validation.check_grads_finite(grads_finite)
+        self._start_slow_weights()
+        done = self._pull_back(self._inner_step(gradients, grads_finite), finite_flag(grads_finite))
+        restore_parse_method(self)  # after the jit methods ran from Python
         return done
 
-    def construct(self, gradients):
+    def construct(self, gradients, grads_finite=None):
         started = self._start_slow_weights()
-        done = self.optimizer(ops.depend(gradients, started))
-        return self._pull_back(done)
+        done = self._inner_step(ops.depend(gradients, started), grads_finite)
+        return self._pull_back(done, finite_flag(grads_finite))
+
+    def _inner_step(self, gradients, grads_finite):
+        """The wrapped optimizer's step; `grads_finite` (a loss-scaled step's flag) is passed on when given."""
+        if grads_finite is None:
+            return self.optimizer(gradients)
+        return self.optimizer(gradients, grads_finite)
 
     @jit(backend="ms_backend")
     def _start_slow_weights(self):
@@ -138,10 +156,11 @@ class Lookahead(Optimizer):
         return True
 
     @jit(backend="ms_backend")
-    def _pull_back(self, done):
-        """The sync step, after the wrapped optimizer's update (`done`); one graph in PyNative too."""
-        step = ops.assign_add(self.lookahead_step, ops.depend(Tensor(1, mstype.int64), done))
-        sync = ops.equal(ops.floor_mod(step, self._k), 0)
+    def _pull_back(self, done, finite):
+        """The sync step, after the wrapped optimizer's update (`done`); one graph in PyNative too. A step
+        skipped for non-finite gradients (`finite` False) counts nothing and syncs nothing."""
+        step = ops.assign_add(self.lookahead_step, ops.depend(ops.cast(finite, mstype.int64), done))
+        sync = ops.logical_and(finite, ops.equal(ops.floor_mod(step, self._k), 0))
         updated = ops.HyperMap()(ops.partial(_lookahead_update, sync, self._alpha),
                                  self.optimizer.parameters, self.slow_weights)
         return ops.depend(done, updated)

@@ -1,5 +1,4 @@
 r"""The RAdam optimizer Cell: validation, defaults, state, and the loop over parameter groups."""
-import time
 import warnings
 
 import mindspore as ms
@@ -170,37 +169,53 @@ class RAdam(Optimizer):
         code), and every Parameter made to keep its storage when a value is loaded into it."""
         self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self.parameters)
         self._names = tuple(p.name for p in self.parameters)
-        live.keep_in_place(self.parameters + self.lrs + self.exp_avg + self.exp_avg_sq + self.kahan_comp
-                           + self.steps)
+        live.keep_in_place(self.parameters + self.exp_avg + self.exp_avg_sq + self.kahan_comp)
+        live.keep_in_place(self.lrs, writer=self._load_lr)
+        live.keep_in_place(self.steps, writer=self._load_step)
         live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters)
 
-    # Group keys whose values the compiled update reads; assigning one goes through _set_group_value.
+    # Group keys whose values the compiled update reads; assigning one goes through _set_group_values.
     LIVE_KEYS = _validation.HYPERPARAMETERS + ("params",)
 
-    def _set_group_value(self, group_id, key, value):
-        """``param_groups[group_id][key] = value``: validated, written into the optimizer's Parameters in
-        place (it takes effect from the next step in every pattern), and returned normalized for the dict.
+    def _set_group_values(self, group_id, changes):
+        """``param_groups[group_id][key] = value`` for each item of `changes` (one assignment, or one
+        ``update``), all or nothing: validated, written into the optimizer's Parameters in place (it takes
+        effect from the next step in every pattern), and returned normalized for the dict.
 
         Raises:
-            TypeError, ValueError: a bad value (nothing changes), ``params`` (the optimizer's state and
-                compiled step are built for its Parameters), or a switch of the update's structure after
-                a graph of the caller's compiled the optimizer inline.
+            TypeError, ValueError: a bad value, ``params`` (the optimizer's state and compiled step are built
+                for its Parameters), or a switch of the update's structure after a graph of the caller's
+                compiled the optimizer inline. Nothing has changed then.
         """
         where = f"param_groups[{group_id}]"
-        if key == "params":
+        if "params" in changes:
             raise ValueError(f"{where}['params'] can't be replaced: the optimizer's state and compiled step are "
                              f"built for its Parameters; use add_param_group to add Parameters, or build a new "
                              f"optimizer")
-        if key == "lr":
-            lr = _validation.check_hyperparameters({"lr": value}, where)["lr"]
-            if lr is not self.lrs[group_id]:
-                write_value(self.lrs[group_id], lr if isinstance(lr, Tensor) else Tensor(float(lr), mstype.float64))
-            return self.lrs[group_id]
-        checked = _validation.check_hyperparameters({key: value}, where)[key]
-        group = dict(self.param_groups[group_id], **{key: checked})
-        self._apply_options(group_id, group_options(group), f"{where}[{key!r}]")
-        write_value(self.hyperparameters[group_id], group_hyper(self._options[group_id]))
+        checked = _validation.check_hyperparameters(changes, where)
+        values = {key: value for key, value in checked.items() if key != "lr"}
+        if values:
+            options = group_options(dict(self.param_groups[group_id], **values))
+            self._apply_options(group_id, options, f"{where}{sorted(values)}")
+            write_value(self.hyperparameters[group_id], group_hyper(options))
+        if "lr" in checked and checked["lr"] is not self.lrs[group_id]:
+            lr = checked["lr"]
+            write_value(self.lrs[group_id], lr if isinstance(lr, Tensor) else Tensor(float(lr), mstype.float64))
+            checked["lr"] = self.lrs[group_id]
         return checked
+
+    def _load_lr(self, param, value):
+        """A whole value written into a ``learning_rate_group_<i>`` Parameter (a checkpoint, ``set_data``):
+        checked like the constructor's ``lr`` before it is written."""
+        _validation.check_lr(float(value.asnumpy().reshape(())), repr(param.name))
+        write_value(param, value)
+
+    def _load_step(self, param, value):  # pylint: disable=no-self-use
+        """A whole value written into a ``step.group_<i>`` Parameter: a count, >= 0."""
+        step = int(value.asnumpy().reshape(()))
+        if step < 0:
+            raise ValueError(f"{param.name!r} must be a step count >= 0, but got {step}")
+        write_value(param, value)
 
     def _load_hyperparameters(self, param, value):
         """A whole value written into a ``hyperparameters.group_<i>`` Parameter (``load_param_into_net``,
@@ -226,17 +241,17 @@ class RAdam(Optimizer):
                 f"{what}: this switches {STRUCTURE_NAMES} from {old} to {new}, which changes the compiled "
                 f"update, and a graph of yours (a jit train step, a "
                 f"GRAPH_MODE train-step Cell, Model) compiled this optimizer inline with the old setting and "
-                f"can't follow it. Set it before that graph compiles, or build a new optimizer (and train step) "
-                f"and load this one's state into it with mindspore.load_param_into_net. Values (lr, betas, eps, "
-                f"threshold, a non-zero weight_decay, degenerated_to_sgd) can change at any time.")
+                f"can't follow it. Set it before that graph compiles, or build a new optimizer with the new setting "
+                f"(and a new train step) and load this one's state into it without its hyperparameters, which "
+                f"would put the old setting back: mindspore.load_param_into_net(new, {{k: v for k, v in "
+                f"old.parameters_dict().items() if not k.startswith('hyperparameters.')}}). Values (lr, betas, "
+                f"eps, threshold, a non-zero weight_decay, degenerated_to_sgd) can change at any time.")
         self._options = self._options[:group_id] + (options,) + self._options[group_id + 1:]
         if changed:
             self._recompile()
 
     def _recompile(self):
-        """Makes the next call from Python compile our step again (MindSpore keys a Cell's compiled
-        methods by its creation time), so it reads the current structure and Parameters."""
-        self._create_time = max(self._create_time + 1, time.time_ns())
+        live.recompile(self)
 
     def add_param_group(self, param_group):
         """Adds a parameter group; its step count starts at 0, so its first step is t=1.

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
+from mindspore.common.initializer import initializer
 import mindspore.common.dtype as mstype
 from mindspore.experimental import optim
 from mindspore.experimental.optim import lr_scheduler
@@ -148,6 +149,15 @@ def test_bad_group_values_are_rejected_before_anything_changes():
             optimizer.param_groups[0][key] = value
     with pytest.raises(KeyError, match="can't be deleted"):
         del optimizer.param_groups[0]["betas"]
+    with pytest.raises(KeyError, match="can't be cleared"):
+        optimizer.param_groups[0].clear()
+    with pytest.raises(ValueError, match=r"betas'\]\[0\]=2\.0"):  # all or nothing: lr is not written either
+        optimizer.param_groups[0].update({"lr": 0.5, "betas": (2.0, 0.9)})
+    for write, message in ((lambda: optimizer.lrs[0].set_data(Tensor(float("nan"), mstype.float64)), "nan"),
+                           (lambda: optimizer.lrs[0].set_data(Tensor(-1.0, mstype.float64)), r"-1\.0"),
+                           (lambda: optimizer.steps[0].set_data(Tensor(-3, mstype.int64)), r">= 0, but got -3")):
+        with pytest.raises(ValueError, match=message):  # loads are checked like the constructor's arguments
+            write()
     assert_unchanged(before, snapshot(optimizer))
     assert dict(optimizer.param_groups[0]) == groups
     optimizer.param_groups[0]["note"] = "metadata"  # other keys stay free
@@ -366,3 +376,84 @@ def test_lr_as_a_one_element_tensor_of_any_rank():
         assert optimizer.lrs[0].shape == () and float(optimizer.lrs[0].asnumpy()) == pytest.approx(float(lr.asnumpy()))
     with pytest.raises(ValueError, match="one element"):  # control
         RAdam(make_params(make_arrays(70, SHAPES)), lr=Tensor([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("pattern", ("jit", "cell"))
+def test_rollback_of_a_net_built_with_no_init_parameters(pattern, tmp_path):
+    """A net built under mindspore.nn.utils.no_init_parameters (its Parameters get storage when the
+    pretrained weights are loaded, after the optimizer was built) rolls back like any other."""
+    from mindspore.nn.utils import no_init_parameters  # pylint: disable=import-outside-toplevel
+    arrays = make_arrays(71, SHAPES[:3])
+    init = {f"p{i}": Parameter(Tensor(a), name=f"p{i}") for i, a in enumerate(arrays)}
+    grads = grad_sequence(72, steps=6, shapes=SHAPES[:3])
+    path = str(tmp_path / "lazy.ckpt")
+
+    def build():
+        with no_init_parameters():
+            params = [Parameter(initializer("normal", a.shape, mstype.float32), name=f"p{i}")
+                      for i, a in enumerate(arrays)]
+        optimizer = RAdam(params, lr=0.02)
+        ms.load_param_into_net(LinearLoss(params), init)
+        return params, optimizer, live_stepper(pattern, optimizer, params)
+
+    params, optimizer, step = build()
+    for g in grads[:2]:
+        step(g)
+    ms.save_checkpoint(optimizer, path)
+    for g in grads[4:]:
+        step(g)
+    checkpoint = ms.load_checkpoint(path)
+    ms.load_param_into_net(LinearLoss(params), checkpoint)
+    ms.load_param_into_net(optimizer, checkpoint)
+    for g in grads[2:4]:
+        step(g)
+    fresh, resumed, fresh_step = build()
+    ms.load_param_into_net(resumed, ms.load_checkpoint(path))
+    for g in grads[2:4]:
+        fresh_step(g)
+    for a, b in zip(params, fresh):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+
+
+class _Normed(nn.Cell):
+    """A Dense layer and a BatchNorm1d, whose moving statistics no optimizer owns."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = nn.Dense(4, 3)
+        self.norm = nn.BatchNorm1d(3)
+
+    def construct(self, x):
+        return self.norm(self.dense(x)).sum()
+
+
+@pytest.mark.parametrize("kept", (True, False), ids=("kept", "control"))
+def test_keep_loads_in_place_keeps_the_storage_of_batchnorm_statistics(kept, tmp_path):
+    """keep_loads_in_place(net): a checkpoint loaded into a network after a compiled step writes the
+    BatchNorm statistics (which no optimizer owns) into their existing storage, the storage the
+    compiled step updates; control: without it, MindSpore's load gives them new storage."""
+    from mindspore_radam import keep_loads_in_place  # pylint: disable=import-outside-toplevel
+    set_mode("pynative")
+    net = _Normed()
+    optimizer = RAdam(net.trainable_params(), lr=0.05)
+    if kept:
+        assert keep_loads_in_place(net) is net
+    grad_fn = ms.value_and_grad(net, None, optimizer.parameters)
+
+    @ms.jit
+    def step(x):
+        _, grads = grad_fn(x)
+        return optimizer(grads)
+
+    net.set_train(True)
+    step(Tensor(np.ones((8, 4), np.float32)))
+    path = str(tmp_path / "bn.ckpt")
+    ms.save_checkpoint(net, path)
+    storage = {p.name: p.data_ptr() for p in net.get_parameters()}
+    ms.load_param_into_net(net, ms.load_checkpoint(path))
+    moved = {name for name, pointer in storage.items() if dict(net.parameters_and_names())[name].data_ptr() != pointer}
+    statistics = {"norm.moving_mean", "norm.moving_variance"}
+    assert not moved & {p.name for p in net.trainable_params()}  # the optimizer's own, always kept
+    assert (moved & statistics) == (set() if kept else statistics)
+    with pytest.raises(TypeError, match="cell must be a mindspore.nn.Cell"):
+        keep_loads_in_place(3)

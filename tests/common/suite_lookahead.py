@@ -7,7 +7,7 @@ from mindspore.experimental import optim
 
 from mindspore_radam import Lookahead, lr_scheduler
 from tests.common.configs import make_arrays, make_params
-from tests.common.harness import MODES, make_stepper, snapshot
+from tests.common.harness import MODES, assert_unchanged, make_stepper, snapshot
 from tests.common.reference import ReferenceLookahead, ReferenceRAdam, ReferenceSGD
 from tests.common.suite import IMPLEMENTATIONS, grad_sequence, make_radam
 
@@ -180,3 +180,58 @@ def test_slow_weights_start_from_weights_loaded_after_construction(implementatio
         eager.step(grads)
         assert_close(params, reference, f"pretrained, {mode}, step {t}")
     assert max(np.abs(a - b).max() for a, b in zip(reference.params, eager.params)) > 0.1
+
+
+@pytest.mark.parametrize("mode", ("pynative", "graph"))
+def test_lookahead_group_added_mid_run_is_synced(mode):
+    """add_param_group on the wrapper after it stepped: the new group's slow weights start there and
+    every later sync pulls it back too (the wrapper's compiled sync is built again)."""
+    arrays = make_arrays(36, SHAPES)
+    params = make_params(arrays)
+    lookahead = Lookahead(make_radam(params[:2], "hypermap", lr=0.01), k=2, alpha=0.5)
+    reference = ReferenceLookahead(ReferenceRAdam([dict(params=arrays[:2], lr=0.01)]), 2, 0.5)
+    grads = grad_sequence(37, steps=6, shapes=SHAPES)
+    step = make_stepper(mode, lookahead)
+    step(grads[0][:2])
+    reference.step(grads[0][:2])
+    lookahead.add_param_group({"params": params[2:], "lr": 0.02})
+    reference.inner.groups.append(ReferenceRAdam([dict(params=arrays[2:], lr=0.02)]).groups[0])
+    reference.slow += [a.astype(np.float64) for a in arrays[2:]]
+    for t, g in enumerate(grads[1:], start=2):
+        step(g)
+        reference.step(g)
+        assert_close(params, reference, f"group added mid-run, {mode}, step {t}")
+    assert max(np.abs(s.asnumpy() - a).max() for s, a in zip(lookahead.slow_weights[2:], arrays[2:])) > 1e-4
+
+
+@pytest.mark.parametrize("mode", ("pynative", "graph", "jit"))
+def test_lookahead_passes_grads_finite_and_skips_the_whole_step(mode):
+    """Lookahead(RAdam) in a loss-scaled step: optimizer(grads, all_finite(grads)); a non-finite step
+    changes nothing (parameters, moments, both counts, slow weights); control: finite steps move."""
+    arrays = make_arrays(38, SHAPES)
+    lookahead, params, reference = build("radam_hypermap", arrays, 2, 0.5)
+    step = make_stepper(mode, lookahead, gated=True)
+    for t, g in enumerate(grad_sequence(39, steps=5, shapes=SHAPES)):
+        if t == 2:
+            g[1][0] = np.inf
+            before = snapshot(lookahead)
+            step(g)
+            assert_unchanged(before, snapshot(lookahead))
+            continue
+        step(g)
+        reference.step(g)
+        assert_close(params, reference, f"grads_finite, {mode}, step {t}")
+    assert int(lookahead.lookahead_step.asnumpy()) == 4
+
+
+def test_lookahead_called_from_python_in_graph_mode_follows_a_structural_switch():
+    arrays = make_arrays(40, SHAPES)
+    lookahead, params, reference = build("radam_hypermap", arrays, 3, 0.5)
+    step = make_stepper("graph", lookahead)
+    for t, g in enumerate(grad_sequence(41, steps=6, shapes=SHAPES)):
+        if t == 2:
+            lookahead.param_groups[0]["maximize"] = True
+            reference.inner.groups[0]["maximize"] = True
+        step(g)
+        reference.step(g)
+        assert_close(params, reference, f"maximize switched, step {t}")
