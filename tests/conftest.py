@@ -9,7 +9,7 @@ import pytest
 def pytest_configure(config):
     config.addinivalue_line("markers", "extended: slow end-to-end runs (full-length examples, msrun jobs, wheel "
                                        "and sdist installs, benchmark scripts, the mutation subset): "
-                                       "`python -m pytest tests -m extended`, run by CI after the default tier")
+                                       "`python -m pytest tests -m extended -n 0`, run by CI after the default tier")
     config.addinivalue_line("markers", "versions: the tier CI runs on each older supported MindSpore release "
                                        "(`python -m pytest tests/cpu -m versions`)")
 
