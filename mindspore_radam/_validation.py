@@ -188,8 +188,8 @@ def check_param_list(params, where):
             raise TypeError(f"{where}[{index}] must be a mindspore.Parameter, but got "
                             f"{type(param).__name__}")
         if param.dtype not in SUPPORTED_DTYPES:
-            raise TypeError(f"{where}[{index}]: Parameter {param.name!r} is {param.dtype}; RAdam updates floating-point "
-                            f"Parameters only ({', '.join(str(d) for d in SUPPORTED_DTYPES)}). Complex Parameters: "
+            raise TypeError(f"{where}[{index}]: Parameter {param.name!r} is {param.dtype}; RAdam updates "
+                            f"floating-point Parameters only ({', '.join(str(d) for d in SUPPORTED_DTYPES)}). Complex Parameters: "
                             f"optimize their real and imaginary parts as two float Parameters; integer and bool "
                             f"ones have no gradient to follow")
     return params

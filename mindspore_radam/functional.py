@@ -22,8 +22,10 @@ Per element, with the group's scalars from :func:`mindspore_radam.schedule.radam
 (or ``theta -= lr * m/bc1``; dividing by 1 is exact). The branch is data: one step size per group
 and a ``select`` of the denominator, so each tensor is read and written once per line, not once per
 branch. The division is ``RealDiv``: the ``/`` operator's ``Div`` CPU kernel computes the same IEEE
-quotients 4-7x slower. For ungated steps of a float32 parameter with float32 state, ``m`` and ``theta`` are written in place (``AssignAdd``/``AssignSub``: the same
-roundings, one pass fewer each). `finite` is the optional ``grads_finite`` flag of a loss-scaled
+quotients 4-7x slower. For ungated steps of a float32 parameter with float32 state, ``m`` and
+``theta`` are written in place (``AssignAdd``/``AssignSub``: the same roundings, one pass fewer
+each; float64 is left out, as MindSpore 2.10 reads a float64 ``AssignAdd`` output back through
+float32 inside ``HyperMap``). `finite` is the optional ``grads_finite`` flag of a loss-scaled
 train step: when it is False the step changes nothing, step count included (three more
 ``select``s per tensor, only when the flag is given).
 

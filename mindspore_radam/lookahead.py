@@ -15,8 +15,8 @@ with the wrapper's own step count :math:`n` and the slow weights :math:`\phi`:
 :math:`\phi` is taken from the parameters at the first step, before the wrapped optimizer updates
 them (as Ranger and TF Addons do), so weights loaded after the wrapper was built (the usual
 fine-tuning order: net, optimizer, then pretrained weights) are where the slow weights start; a
-group added later starts from its parameters when it is added. The wrapped optimizer's state (moments, step counts) carries on across syncs, as in the
-paper and in optax's ``lookahead``. The branch is a ``select`` on data, so one compiled graph
+group added later starts from its parameters when it is added. The wrapped optimizer's state
+(moments, step counts) carries on across syncs, as in the paper and in optax's ``lookahead``. The branch is a ``select`` on data, so one compiled graph
 serves every step; the cost is one extra read of :math:`\theta, \phi` and write of both per step.
 """
 from mindspore import Parameter, ParameterTuple, Tensor, jit, ops

@@ -71,7 +71,8 @@ WRITES = (
     Write("maximize", lambda o: o.param_groups[0].__setitem__("maximize", True), {"maximize": True}, True),
     Write("decoupled_weight_decay", lambda o: o.param_groups[0].__setitem__("decoupled_weight_decay", True),
           {"decoupled_weight_decay": True}, True),
-    Write("weight_decay_off", lambda o: o.param_groups[0].__setitem__("weight_decay", 0.0), {"weight_decay": 0.0}, True),
+    Write("weight_decay_off", lambda o: o.param_groups[0].__setitem__("weight_decay", 0.0), {"weight_decay": 0.0},
+          True),
     Write("maximize_by_checkpoint", lambda o: _load_hyperparameters(o, maximize=True), {"maximize": True}, True),
 )
 START = dict(lr=0.01, weight_decay=0.1)  # every write changes something from here
@@ -79,7 +80,8 @@ START = dict(lr=0.01, weight_decay=0.1)  # every write changes something from he
 
 # Every write in every pattern; the implementation alternates, so each meets both in every pattern
 # (a structural switch: refused for the portable path inside a caller's graph, live for the kernel).
-CASES = [pytest.param(IMPLEMENTATIONS[(w + p) % 2], pattern, write, id=f"{IMPLEMENTATIONS[(w + p) % 2]}-{pattern}-{write.desc}")
+CASES = [pytest.param(IMPLEMENTATIONS[(w + p) % 2], pattern, write,
+                      id=f"{IMPLEMENTATIONS[(w + p) % 2]}-{pattern}-{write.desc}")
          for w, write in enumerate(WRITES) for p, pattern in enumerate(PATTERNS)]
 
 
