@@ -212,9 +212,17 @@ def group_hyper(options):
     return Tensor([float(value) for value in options], mstype.float64)
 
 
-def fields_of_hyper(values):
-    """The hyperparameters a ``group_hyper`` vector holds (`values`: its 10 floats, e.g. loaded from a
-    checkpoint), as keyword values to validate and then pass to :func:`group_options`."""
+def fields_of_hyper(value, where):
+    """The hyperparameters a ``group_hyper`` vector holds (`value`: a Tensor of its 10 floats, e.g. loaded
+    from a checkpoint), as keyword values to validate and then pass to :func:`group_options`.
+
+    Raises:
+        ValueError: if `value` does not hold one value per ``HYPER_FIELDS`` entry (named by `where`).
+    """
+    values = [float(x) for x in value.asnumpy().reshape(-1)]
+    if len(values) != len(HYPER_FIELDS):
+        raise ValueError(f"{where}: expected {len(HYPER_FIELDS)} values ({', '.join(HYPER_FIELDS)}), "
+                         f"but got {len(values)}")
     return dict(betas=(values[0], values[1]), threshold=values[2], weight_decay=values[3], eps=values[4],
                 maximize=bool(values[7]), decoupled_weight_decay=bool(values[8]), degenerated_to_sgd=bool(values[9]))
 

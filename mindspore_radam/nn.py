@@ -199,8 +199,7 @@ class RAdam(nn.Optimizer):
         """A whole value loaded into a ``hyperparameters.group_<k>`` Parameter (a checkpoint): validated, and
         refused when it would switch a line of the compiled update (its structure is fixed at construction)."""
         k = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
-        values = [float(x) for x in value.asnumpy().reshape(-1)]
-        fields = _validation.check_hyperparameters(fields_of_hyper(values), repr(param.name))
+        fields = _validation.check_hyperparameters(fields_of_hyper(value, repr(param.name)), repr(param.name))
         options = group_options(dict(self._options_common, **fields))
         if structure(options) != structure(self._run_options[k]):
             raise ValueError(f"{param.name!r}: the value loaded sets {STRUCTURE_NAMES} to {structure(options)}, "

@@ -221,11 +221,8 @@ class RAdam(Optimizer):
         """A whole value written into a ``hyperparameters.group_<i>`` Parameter (``load_param_into_net``,
         ``set_data``): validated like the constructor's arguments, then written, and the group dict synced."""
         group_id = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
-        values = [float(x) for x in value.asnumpy().reshape(-1)]
         where = f"{param.name!r} (param_groups[{group_id}])"
-        if len(values) != len(self._options[group_id]):
-            raise ValueError(f"{where}: expected {len(self._options[group_id])} values, but got {len(values)}")
-        checked = _validation.check_hyperparameters(fields_of_hyper(values), where)
+        checked = _validation.check_hyperparameters(fields_of_hyper(value, where), where)
         self._apply_options(group_id, group_options(dict(self.param_groups[group_id], **checked)), where)
         write_value(param, group_hyper(self._options[group_id]))
         for key, item in checked.items():
