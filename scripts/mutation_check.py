@@ -185,8 +185,8 @@ MUTANTS = (
 
 
 def copy_project(dest):
-    ignore = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-                                    "rank_*", "msrun_logs*", "kernel_meta", "rewritten_network")
+    ignore = shutil.ignore_patterns(".venv", ".venv-*", ".git", "build", "dist", "*.egg-info", "__pycache__",
+                                    ".pytest_cache", "rank_*", "msrun_logs*", "kernel_meta", "rewritten_network")
     shutil.copytree(ROOT, dest, ignore=ignore)
 
 

@@ -113,7 +113,7 @@ def distributions(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     build = tmp_path_factory.mktemp("build")
     shutil.copytree(ROOT, build / "src", ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "dist", "*.egg-info", "*.so", "__pycache__", ".pytest_cache"))
+        ".venv", ".venv-*", ".git", "build", "dist", "*.egg-info", "*.so", "__pycache__", ".pytest_cache"))
     src = str(build / "src")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), src],
                    check=True, capture_output=True, text=True)
