@@ -1,33 +1,37 @@
-r"""Writes made between steps reach every compiled graph: in-place ``set_data`` and live groups.
+r"""Writes made between steps: what reaches which compiled graph, for both front doors and Lookahead.
 
-MindSpore (2.10, measured on CPU) compiles a graph against the storage its Parameters have at
-compile time, and ``Parameter.set_data`` gives a Parameter new storage: every graph compiled before
-(our step, a user's ``jit`` train step, ``TrainOneStepCell``, ``Model``) keeps reading and writing
-the old one, while ``param.asnumpy()`` shows the new one. ``mindspore.load_param_into_net`` and
-``mindspore.load_checkpoint(..., net=...)`` write with ``set_data``, so loading a checkpoint into a
-net and optimizer that had already stepped left training running on memory nobody reads.
+MindSpore (2.7-2.10, measured on CPU) compiles a graph against the storage its Parameters have at
+compile time, and ``Parameter.set_data`` (which ``load_param_into_net``, ``load_checkpoint(net=)``
+and ``Cell.load_state_dict`` use) gives a Parameter new storage, or, given another Parameter, shares
+that one's storage. Every graph compiled before keeps reading and writing the old storage; eager
+code, ``asnumpy`` and graphs compiled later read the new one. Frameworks rely on exactly that
+(mindone's EMA swaps weights in and out with ``set_data`` around each save), so **the network's
+Parameters keep MindSpore's semantics**: nothing here changes what ``set_data``, ``assign_value``,
+``clone`` or aliasing mean on them. What follows from it:
 
-Two mechanisms keep every write live, and both front doors (:class:`mindspore_radam.RAdam`,
-:class:`mindspore_radam.nn.RAdam`) use them:
+- :func:`follow_storage` (every call from Python): when a weight has new storage since our step
+  compiled, the step is compiled again, so it updates the storage the Parameter has now (what eager
+  code and graphs compiled from now on read), and a ``RuntimeWarning`` names the Parameter, since
+  a graph of the caller's compiled before the write (a jitted forward and backward pass) still reads
+  the old storage.
+- A caller's graph that compiled an optimizer inline (a ``jit`` train step, a GRAPH_MODE train-step
+  Cell, ``Model``) keeps the storage it compiled with, the forward, the backward and our update
+  alike, as with any MindSpore optimizer: nothing trains storage the forward does not read. A load
+  into the optimizer's own state while the weights it updates have new storage would mix a loaded
+  state with weights the graph never sees: it warns (:func:`check_state_load`), naming the way that
+  works: :func:`keep_loads_in_place` before the step compiles, or building the train step again.
+- What an optimizer owns (moments, step counts, learning rates, hyperparameters) keeps its storage
+  on every load (:func:`keep_in_place`), so loading optimizer state reaches every graph.
+- :func:`keep_loads_in_place` is the explicit opt-in that gives a network's Parameters the same
+  in-place loads; it changes what ``set_data`` means on them (documented there).
+- :func:`refuse_name_fallback`: MindSpore's loader, missing a Parameter's name in the checkpoint,
+  loads a key that ends with it (``exp_avg.weight`` into ``weight``); into an optimizer of ours that
+  load is refused before anything is written.
 
-- :func:`keep_in_place` makes each Parameter an optimizer updates or owns (the network's weights,
-  moments, step counts, learning rates, hyperparameters) keep its storage when a whole new value
-  is written into it: ``set_data``, ``load_param_into_net``, ``load_checkpoint(..., net=...)``,
-  ``Cell.load_state_dict`` and item assignment all end in ``Tensor.assign_value``, which on these
-  Parameters writes the value into the existing storage (``Assign``; ``copy_`` for bfloat16), so
-  every compiled graph sees it. Only a value of another shape or dtype still replaces the storage,
-  with a ``RuntimeWarning`` naming the Parameter: graphs compiled before will not see it.
-- :class:`LiveGroup` is the dict of a parameter group in ``optimizer.param_groups``: assigning
-  ``group["lr"]``, ``["betas"]``, ``["eps"]``, ``["weight_decay"]``, ... validates the value and
-  writes it into the optimizer's Parameters in place, so it takes effect from the next step in
-  every pattern, without recompiling.
-
-A switch that changes the structure of the compiled update (``maximize``, ``decoupled_weight_decay``,
-a weight decay going from 0 to non-zero or back) can be followed only by graphs compiled after it:
-our own step (calls from Python) recompiles once; a caller's graph that compiled the optimizer inline
-cannot be reached from here, so the write raises ``ValueError`` instead (see :func:`note_inlined`).
+:class:`LiveGroup` is the dict of a parameter group: every mutating path writes through the
+optimizer's checks into its Parameters (in place, no recompile) or raises.
 """
-import itertools
+import sys
 import time
 import types
 import warnings
@@ -38,29 +42,105 @@ from mindspore.ops import constexpr
 
 from mindspore_radam.functional import write_value
 
-# Keys of optimizers that a caller's graph (a user's jit function, a GRAPH_MODE Cell) compiled inline.
-_INLINED = set()
-_KEYS = itertools.count()
+# key -> the optimizer Cell, weakly: graph code knows an optimizer by its key only (constexpr arguments).
+_OWNERS = weakref.WeakValueDictionary()
+_NEXT_KEY = [0]
 
 
-def new_key():
-    """A process-unique key for one optimizer (graph code records it with :func:`note_inlined`)."""
-    return next(_KEYS)
+def new_key(cell):
+    """Registers `cell` (an optimizer of ours) and returns its process-unique key for graph code."""
+    _NEXT_KEY[0] += 1
+    _OWNERS[_NEXT_KEY[0]] = cell
+    return _NEXT_KEY[0]
+
+
+def storage_of(params):
+    """Each Parameter's storage address (``data_ptr``), None for one not initialized yet."""
+    return tuple(None if param.has_init else param.data_ptr() for param in params)
+
+
+def _moved(params, recorded):
+    """Names of `params` whose storage differs from `recorded` (a Parameter first initialized since
+    counts as unmoved: no graph can have held storage it did not have)."""
+    return [param.name for param, before, now in zip(params, recorded, storage_of(params))
+            if before is not None and now != before]
+
+
+def _compiling_a_cell_graph():
+    """Whether the outermost graph MindSpore is compiling now is a GRAPH_MODE Cell call's (its cell
+    executor binds the Parameters' storage at every run, so it follows ``set_data``) rather than a
+    ``jit`` function's or method's (bound at compile time). Read from the compile frames' executor
+    class (MindSpore 2.7-2.10: ``_CellGraphExecutor.compile``, ``_JitExecutor.compile``)."""
+    frame, kind = sys._getframe(1), None  # pylint: disable=protected-access
+    while frame is not None:
+        if frame.f_code.co_name == "compile":
+            executor = type(frame.f_locals.get("self")).__name__
+            if executor in ("_CellGraphExecutor", "_JitExecutor"):
+                kind = executor  # the outermost compile decides
+        frame = frame.f_back
+    return kind == "_CellGraphExecutor"
 
 
 @constexpr
 def note_inlined(key):
-    """Records, at compile time, that a caller's graph compiled optimizer `key` inline.
-
-    Runs in Python while MindSpore compiles the caller's graph (``constexpr``), never at run time.
-    """
-    _INLINED.add(key)
+    """Records, while MindSpore compiles a caller's graph, that it compiled optimizer `key` inline, and
+    the storage of the weights that graph holds (None for a GRAPH_MODE Cell's graph, which follows
+    every load). Runs in Python at compile time (``constexpr``)."""
+    owner = _OWNERS.get(key)
+    if owner is not None and not getattr(owner, "_radam_compiling_own_step", False):
+        # pylint: disable=protected-access
+        owner._radam_inlined = True
+        owner._radam_inlined_storage = None if _compiling_a_cell_graph() else storage_of(owner.live_weights())
     return True
 
 
-def is_inlined(key):
-    """Whether a caller's graph compiled optimizer `key` inline (it then can't follow structural changes)."""
-    return key in _INLINED
+def forget_compiled_storage(cell):
+    """For a copy of an optimizer (``copy.deepcopy``): no graph has compiled it yet."""
+    # pylint: disable=protected-access
+    cell._radam_inlined, cell._radam_inlined_storage, cell._radam_step_storage = False, None, None
+
+
+def is_inlined(cell):
+    """Whether a caller's graph compiled optimizer `cell` inline (it can't follow structural switches)."""
+    return getattr(cell, "_radam_inlined", False)
+
+
+def follow_storage(cell):
+    """Before a call from Python: recompile `cell`'s step when a weight it updates has new storage since
+    the step compiled (see the module docstring), with a ``RuntimeWarning`` naming the weights."""
+    weights = cell.live_weights()
+    recorded = getattr(cell, "_radam_step_storage", None)
+    if recorded is not None and len(recorded) == len(weights):
+        moved = _moved(weights, recorded)
+        if moved:
+            warnings.warn(
+                f"Parameters {moved} have new storage since this optimizer's last step (set_data or a "
+                f"checkpoint load gave it); its step now updates that storage, which eager code and graphs "
+                f"compiled from now on read. A graph compiled before the write (for example a jitted "
+                f"value_and_grad) still reads the old storage, as with any MindSpore optimizer: build it again, "
+                f"or call mindspore_radam.keep_loads_in_place(net) before the first step so loads write into "
+                f"the existing storage.", RuntimeWarning, stacklevel=3)
+            recompile(cell)
+    cell._radam_step_storage = storage_of(weights)  # pylint: disable=protected-access
+
+
+def check_state_load(cell, param):
+    """A load into `param`, state of optimizer `cell`: warns when a caller's graph compiled `cell` inline
+    and a weight has new storage since (that graph would go on from the old weights with this state)."""
+    recorded = getattr(cell, "_radam_inlined_storage", None)
+    if recorded is None or getattr(cell, "_radam_warned_storage", None) == storage_of(cell.live_weights()):
+        return
+    moved = _moved(cell.live_weights(), recorded)
+    if moved:
+        cell._radam_warned_storage = storage_of(cell.live_weights())  # pylint: disable=protected-access
+        warnings.warn(
+            f"{param.name!r} is loaded into the optimizer's state, but the network's Parameters {moved} have new "
+            f"storage since a graph of yours (a jit train step, a GRAPH_MODE train-step Cell, Model) compiled "
+            f"this optimizer inline: that graph keeps training their old storage, from the old weights (MindSpore's "
+            f"set_data semantics, with any optimizer), now with this state. To continue from the loaded weights, "
+            f"call mindspore_radam.keep_loads_in_place(net) before the train step compiles (loads then write into "
+            f"the storage it uses), or build the train step again (a new jit function, Cell or Model) after "
+            f"loading.", RuntimeWarning, stacklevel=4)
 
 
 def _assign_value_in_place(param, value):
@@ -81,6 +161,10 @@ def _assign_value_in_place(param, value):
                 f"values of the Parameter's own shape and dtype (param.set_data, mindspore.ops.assign, "
                 f"load_param_into_net), or build a new optimizer and train step.", RuntimeWarning, stacklevel=3)
         return type(param).assign_value(param, value)
+    owner = getattr(param, "_radam_owner", None)
+    owner = owner() if owner is not None else None
+    if owner is not None:
+        check_state_load(owner, param)
     writer = getattr(param, "_radam_writer", None)
     writer = writer() if writer is not None else None
     if writer is not None:
@@ -96,16 +180,18 @@ def recompile(cell):
     cell._create_time = max(cell._create_time + 1, time.time_ns())  # pylint: disable=protected-access
 
 
-def keep_in_place(params, writer=None):
+def keep_in_place(params, writer=None, owner=None):
     """Makes every write of a whole value into each of `params` keep its storage (see the module docstring).
 
     Args:
-        params (Iterable[Parameter]): Parameters an optimizer updates or owns (or a network's, see
-            :func:`mindspore_radam.keep_in_place`). Installing twice is harmless; a Parameter whose data
-            is not initialized yet gets its storage from its first value, and keeps it from then on.
+        params (Iterable[Parameter]): Parameters an optimizer owns (or a network's, by the explicit
+            :func:`keep_loads_in_place`). Installing twice is harmless; a Parameter whose data is not
+            initialized yet gets its storage from its first value, and keeps it from then on.
         writer (Optional[callable]): ``writer(param, value)`` replaces the plain in-place write for
             these Parameters (the optimizer's hyperparameters: it validates and syncs the group
             dicts); held weakly, as a bound method of the optimizer.
+        owner (Optional[Cell]): the optimizer whose state these are (held weakly): a load into them
+            runs :func:`check_state_load`.
     """
     for param in params:
         if "assign_value" not in vars(param):
@@ -113,34 +199,120 @@ def keep_in_place(params, writer=None):
             param._radam_materialized = not param.has_init  # pylint: disable=protected-access
         if writer is not None:
             param._radam_writer = weakref.WeakMethod(writer)  # pylint: disable=protected-access
+        if owner is not None:
+            param._radam_owner = weakref.ref(owner)  # pylint: disable=protected-access
 
 
 def keep_loads_in_place(cell):
-    """Makes every Parameter of `cell` keep its storage when a whole value is loaded into it, so graphs
-    compiled before see the value (see the module docstring); returns `cell`.
+    """Opt-in: every Parameter of `cell` keeps its storage when a whole value of its shape and dtype is
+    loaded into it (``set_data``, ``load_param_into_net``, ``load_checkpoint(net=)``,
+    ``Cell.load_state_dict``), so train steps compiled before see the value; returns `cell`.
 
-    Our optimizers do this for the Parameters they update or own. Call it once on a network whose other
-    Parameters (BatchNorm's ``moving_mean``/``moving_variance``, anything not trained by gradients)
-    should roll back too when a checkpoint is loaded in the same process into a compiled train step.
+    Call it once, before the train step compiles, on a network that is rolled back in the same process
+    into a compiled ``jit`` train step, train-step Cell or ``Model`` (weights and BatchNorm statistics
+    alike), or on a scheduler whose ``last_epoch`` is restored with ``set_data`` while a ``jit`` step
+    steps it. What it changes: on these Parameters ``p.set_data(q)`` copies `q`'s value instead of
+    sharing `q`'s storage, so code that swaps weights through a shared cache Parameter (mindone's
+    ``EMA`` with ``offloading=True``) must not be used on them. Without it, MindSpore's semantics hold:
+    a load gives the Parameter new storage, which graphs compiled before don't see.
 
     Args:
-        cell (Union[Cell, Iterable[Parameter]]): the network, or its Parameters.
+        cell (Union[Cell, LRScheduler, Iterable[Parameter]]): the network, a
+            ``mindspore.experimental.optim.lr_scheduler`` scheduler, or Parameters.
 
     Raises:
-        TypeError: if `cell` is neither a Cell nor an iterable of Parameters.
+        TypeError: if `cell` is none of these.
     """
     from mindspore import Parameter, nn  # pylint: disable=import-outside-toplevel
-    params = cell.get_parameters() if isinstance(cell, nn.Cell) else cell
+    if isinstance(cell, nn.Cell):
+        params = cell.get_parameters()
+    elif isinstance(getattr(cell, "last_epoch", None), Parameter):
+        params = [cell.last_epoch]
+    else:
+        params = cell
     try:
         params = list(params)
     except TypeError:
-        raise TypeError(f"cell must be a mindspore.nn.Cell or an iterable of Parameters, but got "
-                        f"{type(cell).__name__}") from None
+        raise TypeError(f"cell must be a mindspore.nn.Cell, a scheduler or an iterable of mindspore.Parameter, "
+                        f"but got {_class_name(cell)}") from None
     for index, param in enumerate(params):
         if not isinstance(param, Parameter):
-            raise TypeError(f"cell[{index}] must be a mindspore.Parameter, but got {type(param).__name__}")
+            raise TypeError(f"cell[{index}] must be a mindspore.Parameter, but got {_class_name(param)}")
     keep_in_place(params)
     return cell
+
+
+def _class_name(value):
+    """`value`'s class with its module (two frameworks' classes can share a name)."""
+    cls = type(value)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _loader_arguments():
+    """``(parameter_dict, strict_load)`` of the ``mindspore.load_param_into_net`` call that is asking for a
+    Cell's Parameters (two frames up at most: its own loop, or ``_is_auto_parallel_mode``), else None."""
+    import inspect  # pylint: disable=import-outside-toplevel
+    from mindspore.train import serialization  # pylint: disable=import-outside-toplevel
+    code = inspect.unwrap(serialization.load_param_into_net).__code__  # 2.10 wraps it in a decorator
+    frame = sys._getframe(2)  # pylint: disable=protected-access
+    for _ in range(3):
+        if frame is None:
+            return None
+        if frame.f_code is code:
+            return frame.f_locals.get("parameter_dict"), frame.f_locals.get("strict_load", False)
+        frame = frame.f_back
+    return None
+
+
+def refuse_name_fallback(cell, named_params):
+    """Raises before ``load_param_into_net(cell, checkpoint)`` writes anything, when its name fallback
+    would load another of `cell`'s Parameters' values into a Parameter (see the module docstring).
+
+    MindSpore's loader (``strict_load=False``, 2.7-2.10), for a Parameter ``name`` missing from the
+    checkpoint, loads a key ending with ``name`` (``exp_avg.weight`` for ``weight``). Called from the
+    front doors' ``parameters_and_names``, which the loader calls before its first write.
+
+    Raises:
+        ValueError: naming the Parameter, the key, and the call that works.
+    """
+    arguments = _loader_arguments()
+    if arguments is None or not isinstance(arguments[0], dict) or arguments[1] is True:
+        return
+    checkpoint = arguments[0]
+    names = {param.name for _, param in named_params}
+    for name in sorted(names):
+        if name in checkpoint:
+            continue
+        for key in checkpoint:
+            if key != name and key.endswith(name) and key in names:
+                raise ValueError(
+                    f"load_param_into_net: the checkpoint has no {name!r}, and MindSpore's loader would load "
+                    f"{key!r} into it instead (its name fallback: a key ending with the name), the value of this "
+                    f"optimizer's Parameter {key!r}. Nothing was loaded. For a checkpoint of the optimizer's state "
+                    f"alone, call mindspore.load_param_into_net(optimizer, checkpoint, strict_load=True), which "
+                    f"loads what the checkpoint has and lists the rest as not loaded; or save the checkpoint with "
+                    f"mindspore.save_checkpoint(optimizer, ...), which includes the network's Parameters.")
+
+
+class LiveLoads:
+    """What both front doors (and Lookahead) add to their Cell for the semantics above: the weights they
+    update (:meth:`live_weights`), and the loader's name fallback refused (:func:`refuse_name_fallback`)."""
+
+    def live_weights(self):
+        """The network's Parameters this optimizer updates, in order."""
+        return tuple(self.parameters)
+
+    def add_flags(self, **flags):
+        """``Cell.add_flags`` without the mixed-precision flags (``to_float`` on this Cell or a Cell holding it,
+        as amp does on a train-step Cell): every parameter is updated at its own precision and the schedule
+        in float64, so a Cell-wide cast would break the kernel's float64 inputs and the scalars' exactness
+        (it did once the step recompiled after ``to_float``)."""
+        return super().add_flags(**{key: value for key, value in flags.items() if key not in ("fp16", "fp32", "bf16")})
+
+    def parameters_and_names(self, name_prefix="", expand=True):
+        named = list(super().parameters_and_names(name_prefix, expand))
+        refuse_name_fallback(self, named)
+        return iter(named)
 
 
 class LiveGroup(dict):
@@ -180,6 +352,10 @@ class LiveGroup(dict):
 
     def popitem(self):
         raise KeyError(f"param_groups[{self._group_id}]: popitem would remove a value the optimizer reads")
+
+    def __ior__(self, other):  # ``group |= {...}``: dict's own |= would not call update
+        self.update(other)
+        return self
 
     def setdefault(self, key, default=None):
         if key not in self:

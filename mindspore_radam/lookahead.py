@@ -55,7 +55,7 @@ def _copy(params, prefix):
     return [Parameter(Tensor(p.asnumpy().copy()), name=f"{prefix}.{p.name}", requires_grad=False) for p in params]
 
 
-class Lookahead(Optimizer):
+class Lookahead(live.LiveLoads, Optimizer):
     r"""Wraps `optimizer` (:class:`mindspore_radam.RAdam`, or any
     :class:`mindspore.experimental.optim.Optimizer`) with Lookahead; see the module docstring.
 
@@ -130,6 +130,7 @@ class Lookahead(Optimizer):
         between steps take effect as they do without the wrapper). Inside graph code :meth:`construct`
         is inlined instead."""
         _validation.check_grads_finite(grads_finite)
+        live.follow_storage(self)
         self._start_slow_weights()
         done = self._pull_back(self._inner_step(gradients, grads_finite), finite_flag(grads_finite))
         restore_parse_method(self)  # after the jit methods ran from Python

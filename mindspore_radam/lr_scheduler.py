@@ -37,6 +37,7 @@ from mindspore.experimental.optim.lr_scheduler import LRScheduler
 from mindspore_radam._versions import jit_class
 
 from mindspore_radam._validation import check_scheduler_args
+from mindspore_radam import live
 from mindspore_radam.schedule import float64
 
 __all__ = list(_experimental.__all__) + ["OneCycleLR", "WarmupCosineLR", "FlatCosineLR"]
@@ -57,7 +58,13 @@ def _linear_ramp(start, end, progress):
 
 
 class _ClosedFormLR(LRScheduler):
-    """A scheduler whose rates are a function of ``last_epoch`` alone (:meth:`_lrs_at`)."""
+    """A scheduler whose rates are a function of ``last_epoch`` alone (:meth:`_lrs_at`). Its ``last_epoch``
+    is ours, so a value loaded into it (``set_data``, an in-process rollback) keeps its storage and
+    reaches a ``jit`` step that steps the scheduler (:func:`mindspore_radam.live.keep_in_place`)."""
+
+    def __init__(self, optimizer, last_epoch=-1):
+        super().__init__(optimizer, last_epoch)
+        live.keep_in_place([self.last_epoch])
 
     def get_lr(self):
         return self._closed_form(self.last_epoch)

@@ -42,7 +42,7 @@ def _unscale_tensor(reciprocal_scale, grad):
     return grad * ops.cast(reciprocal_scale, grad.dtype)
 
 
-class RAdam(nn.Optimizer):
+class RAdam(live.LiveLoads, nn.Optimizer):
     r"""Rectified Adam as a :class:`mindspore.nn.Optimizer`, for ``Model.train`` and the ``nn`` wrappers.
 
     The update is that of :class:`mindspore_radam.RAdam` (its docstring has the math), at the step
@@ -141,21 +141,40 @@ class RAdam(nn.Optimizer):
                                     for k in range(len(self._runs)))
         self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self._parameters)
         self._names = tuple(p.name for p in self._parameters)
+        self._live_key = live.new_key(self)
         self._keep_in_place()
         keep_state_dict_loadable(self)
 
     def _keep_in_place(self):
-        """Loads and set_data keep every Parameter's storage, so compiled graphs see them (mindspore_radam.live)."""
-        hyper_ids = {id(hyper) for hyper in self.hyperparameters}
-        live.keep_in_place(p for p in self.get_parameters() if id(p) not in hyper_ids)
-        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters)
+        """Loads and set_data keep the storage of the optimizer's own Parameters (state, step counts, learning
+        rate, hyperparameters), so compiled graphs see them; the network's keep MindSpore's semantics
+        (:mod:`mindspore_radam.live`)."""
+        other_ids = {id(p) for p in self.hyperparameters + self._parameters}
+        live.keep_in_place((p for p in self.get_parameters() if id(p) not in other_ids), owner=self)
+        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters, owner=self)
+
+    def live_weights(self):
+        return tuple(self._parameters)
 
     def __deepcopy__(self, memo):
         """``copy.deepcopy``: an independent optimizer with copied Parameters and state (see
         :mod:`mindspore_radam._cell`)."""
         new = deepcopy_cell(self, memo)
+        new._live_key = live.new_key(new)  # pylint: disable=protected-access
+        live.forget_compiled_storage(new)
         new._keep_in_place()  # pylint: disable=protected-access
         return new
+
+    def __call__(self, *args, **kwargs):
+        """A call from Python (PyNative or GRAPH_MODE ``TrainOneStepCell``'s eager ``construct``): the step
+        follows the weights' storage (:func:`mindspore_radam.live.follow_storage`). Inside graph code the
+        parser inlines :meth:`construct` instead."""
+        live.follow_storage(self)
+        self._radam_compiling_own_step = True
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self._radam_compiling_own_step = False
 
     @property
     def beta1(self):
@@ -249,6 +268,7 @@ class RAdam(nn.Optimizer):
 
     @jit(backend="ms_backend")
     def construct(self, gradients):
+        live.note_inlined(self._live_key)
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         gradients = self.flatten_gradients(gradients)
         gradients = self.gradients_centralization(gradients)

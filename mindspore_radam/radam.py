@@ -33,7 +33,7 @@ def _zeros_like(params, prefix, dtype_of=lambda dtype: dtype):
                                     requires_grad=False) for p in params)
 
 
-class RAdam(Optimizer):
+class RAdam(live.LiveLoads, Optimizer):
     r"""Rectified Adam (Liu et al. 2019, arXiv 1908.03265), numerically as ``torch.optim.RAdam``.
 
     A drop-in replacement for :class:`mindspore.experimental.optim.RAdam`: change the import and
@@ -125,7 +125,7 @@ class RAdam(Optimizer):
         implementations = [select_implementation(self._fused, group["params"], kahan=self._kahan)
                            for group in groups]
         self._state_ready = False
-        self._live_key = live.new_key()
+        self._live_key = live.new_key(self)
         super().__init__(groups, defaults)
         self.implementations = implementations
         self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
@@ -166,13 +166,14 @@ class RAdam(Optimizer):
 
     def _refresh_metadata(self):
         """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph
-        code), and every Parameter made to keep its storage when a value is loaded into it."""
+        code), and the optimizer's own Parameters made to keep their storage when a value is loaded into
+        them (the network's keep MindSpore's semantics: see :mod:`mindspore_radam.live`)."""
         self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self.parameters)
         self._names = tuple(p.name for p in self.parameters)
-        live.keep_in_place(self.parameters + self.exp_avg + self.exp_avg_sq + self.kahan_comp)
-        live.keep_in_place(self.lrs, writer=self._load_lr)
-        live.keep_in_place(self.steps, writer=self._load_step)
-        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters)
+        live.keep_in_place(self.exp_avg + self.exp_avg_sq + self.kahan_comp, owner=self)
+        live.keep_in_place(self.lrs, writer=self._load_lr, owner=self)
+        live.keep_in_place(self.steps, writer=self._load_step, owner=self)
+        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters, owner=self)
 
     # Group keys whose values the compiled update reads; assigning one goes through _set_group_values.
     LIVE_KEYS = _validation.HYPERPARAMETERS + ("params",)
@@ -233,7 +234,7 @@ class RAdam(Optimizer):
         step, or raises ValueError naming `what` when a caller's graph compiled the optimizer inline."""
         old, new = structure(self._options[group_id]), structure(options)
         changed = self.implementations[group_id] == "hypermap" and old != new
-        if changed and live.is_inlined(self._live_key):
+        if changed and live.is_inlined(self):
             raise ValueError(
                 f"{what}: this switches {STRUCTURE_NAMES} from {old} to {new}, which changes the compiled "
                 f"update, and a graph of yours (a jit train step, a "
@@ -280,7 +281,7 @@ class RAdam(Optimizer):
         self.hyperparameters = ParameterTuple(self.hyperparameters + (self._new_hyper(group_id),))
         self._refresh_metadata()
         self._recompile()
-        if live.is_inlined(self._live_key):
+        if live.is_inlined(self):
             warnings.warn("add_param_group: a graph of yours (a jit train step, a GRAPH_MODE train-step Cell) "
                           "compiled this optimizer inline before the group was added and keeps updating the old "
                           "groups only; build the train step again (a new jit function or Cell) so it compiles "
@@ -290,7 +291,8 @@ class RAdam(Optimizer):
         """``copy.deepcopy``: an independent optimizer with copied Parameters and state, live groups of its
         own and a step compiled for it on its first call (see :mod:`mindspore_radam._cell`)."""
         new = deepcopy_cell(self, memo)
-        new._live_key = live.new_key()  # pylint: disable=protected-access
+        new._live_key = live.new_key(new)  # pylint: disable=protected-access
+        live.forget_compiled_storage(new)
         new.param_groups = [live.LiveGroup(new, i, group) for i, group in enumerate(new.param_groups)]
         new._refresh_metadata()  # pylint: disable=protected-access
         new._recompile()  # pylint: disable=protected-access
@@ -334,6 +336,7 @@ class RAdam(Optimizer):
         """
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
+        live.follow_storage(self)
         done = self._step(ms.mutable(tuple(gradients)), grads_finite)
         restore_parse_method(self)
         return done

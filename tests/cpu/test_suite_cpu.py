@@ -8,6 +8,7 @@ from tests.common.suite_loss_scaling import *  # noqa: F401,F403
 from tests.common.suite_nn import *  # noqa: F401,F403
 from tests.common.suite_precision import *  # noqa: F401,F403
 from tests.common.suite_schedulers import *  # noqa: F401,F403
+from tests.common.suite_semantics import *  # noqa: F401,F403
 from tests.common.suite_switching import *  # noqa: F401,F403
 
 DEVICE_TARGET = "CPU"
