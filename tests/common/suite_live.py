@@ -231,6 +231,8 @@ def test_builtin_checkpoint_loaded_mid_run_continues_like_a_fresh_switch(impleme
 
     def continue_from_checkpoint(steps_before):
         params = make_params(arrays)
+        if pattern == "jit":  # a jit function holds the storage it compiled with: the documented opt-in
+            keep_loads_in_place(params)
         optimizer = make_radam(params, implementation, lr=0.01)
         step = make_stepper(pattern, optimizer)
         for g in grad_sequence(61, steps=steps_before, shapes=shapes):

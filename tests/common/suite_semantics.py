@@ -129,10 +129,11 @@ def test_an_optimizer_only_checkpoint_is_refused_where_the_loader_would_fall_bac
     TrainOneStep = nn.TrainOneStepCell(net, optimizer)  # pylint: disable=invalid-name
     TrainOneStep(Tensor(np.ones((4, 3), np.float32)))
     checkpoint = _state_only(optimizer, net.trainable_params())
-    for p in checkpoint.values():
-        p.set_data(p + 1.0 if p.dtype != mstype.int64 else p)
+    for name, p in checkpoint.items():
+        if name.startswith("exp_avg."):
+            p.set_data(p + 1.0)
     before = snapshot(optimizer)
-    with pytest.raises(ValueError, match=r"no 'dense\.(weight|bias)'.*'exp_avg.*dense.*strict_load=True"):
+    with pytest.raises(ValueError, match=r"no 'dense\.(weight|bias)'.*would load '\w+\.dense.*strict_load=True"):
         ms.load_param_into_net(optimizer, checkpoint)
     assert_unchanged(before, snapshot(optimizer))
     not_loaded, _ = ms.load_param_into_net(optimizer, checkpoint, strict_load=True)
