@@ -128,7 +128,7 @@ MUTANTS = (
     # Writes between steps (mindspore_radam.live) and the reported-bug batch.
     Mutant("set_data_detaches", "loads and set_data give Parameters new storage again",
            "mindspore_radam/live.py", "            param.assign_value = types.MethodType(_assign_value_in_place, param)",
-           "            pass", (SUITE, "-k", "in_process_rollback and hypermap and pynative"), fast=True),
+           "            pass", (SUITE, "-k", "in_process_rollback and hypermap and jit"), fast=True),
     Mutant("group_write_not_applied", "param_groups[i][key] = value only changes the dict",
            "mindspore_radam/live.py",
            "            items.update(owner._set_group_values(self._group_id, live_items))",
