@@ -70,12 +70,12 @@ def _compiling_a_cell_graph():
     """Whether the outermost graph MindSpore is compiling now is a GRAPH_MODE Cell call's (its cell
     executor binds the Parameters' storage at every run, so it follows ``set_data``) rather than a
     ``jit`` function's or method's (bound at compile time). Read from the compile frames' executor
-    class (MindSpore 2.7-2.10: ``_CellGraphExecutor.compile``, ``_JitExecutor.compile``)."""
+    class (MindSpore 2.10: ``_CellGraphExecutor.compile``, ``_JitExecutor.compile``)."""
     frame, kind = sys._getframe(1), None  # pylint: disable=protected-access
     while frame is not None:
         if frame.f_code.co_name == "compile":
             executor = type(frame.f_locals.get("self")).__name__
-            if executor in ("_CellGraphExecutor", "_JitExecutor"):
+            if executor.endswith("Executor"):  # 2.10's _JitExecutor had other names in older releases
                 kind = executor  # the outermost compile decides
         frame = frame.f_back
     return kind == "_CellGraphExecutor"
@@ -152,7 +152,14 @@ def _assign_value_in_place(param, value):
         # value gives it storage, which no compiled graph can have held before.
         param._radam_materialized = True  # pylint: disable=protected-access
         return type(param).assign_value(param, value)
+    owner = getattr(param, "_radam_owner", None)
+    owner = owner() if owner is not None else None
     if not isinstance(value, Tensor) or tuple(value.shape) != tuple(param.shape) or value.dtype != param.dtype:
+        if isinstance(value, Tensor) and owner is not None:
+            # The optimizer's compiled step would keep the old storage and never read this value.
+            raise ValueError(f"{param.name!r} is of shape {tuple(param.shape)} and dtype {param.dtype}, but got a "
+                             f"value of shape {tuple(value.shape)} and dtype {value.dtype}: a checkpoint or value "
+                             f"that fits this optimizer's Parameters is needed (nothing was written)")
         if isinstance(value, Tensor):
             warnings.warn(
                 f"Parameter {param.name!r} was given new storage of shape {tuple(value.shape)} and dtype "
@@ -161,8 +168,6 @@ def _assign_value_in_place(param, value):
                 f"values of the Parameter's own shape and dtype (param.set_data, mindspore.ops.assign, "
                 f"load_param_into_net), or build a new optimizer and train step.", RuntimeWarning, stacklevel=3)
         return type(param).assign_value(param, value)
-    owner = getattr(param, "_radam_owner", None)
-    owner = owner() if owner is not None else None
     if owner is not None:
         check_state_load(owner, param)
     writer = getattr(param, "_radam_writer", None)

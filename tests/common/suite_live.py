@@ -311,13 +311,15 @@ def test_nn_live_values_match_the_reference(mode):
         optimizer.beta1 = 1.0
 
 
-def test_new_storage_of_another_shape_warns_naming_the_parameter():
+def test_a_value_of_another_shape_for_the_optimizers_state_is_refused():
     params = make_params(make_arrays(64, SHAPES))
     optimizer = make_radam(params, "hypermap", lr=0.01)
     make_stepper("pynative", optimizer)(grad_sequence(65, steps=1, shapes=SHAPES)[0])
     state = optimizer.exp_avg
-    with pytest.warns(RuntimeWarning, match=r"Parameter 'exp_avg.p1' was given new storage of shape \(3,\).*keep"):
+    before = snapshot(optimizer)
+    with pytest.raises(ValueError, match=r"'exp_avg.p1' is of shape \(7,\).*shape \(3,\).*nothing was written"):
         state[1].set_data(Tensor(np.zeros(3, np.float32)))
+    assert_unchanged(before, snapshot(optimizer))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # control: a value of the Parameter's own shape is written in place
         pointer = state[0].data_ptr()
