@@ -13,6 +13,14 @@ from mindspore import Parameter, Tensor, ops
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
+
+def class_name(value):
+    """`value`'s class with its module (``mindtorch.nn.parameter.Parameter``): two frameworks' classes can
+    share a name, and "must be a mindspore.Parameter, but got Parameter" helps nobody."""
+    cls = type(value)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
 # The Parameter dtypes the update computes: float16/bfloat16 in float32, float32 and float64 in their own.
 SUPPORTED_DTYPES = (mstype.float16, mstype.bfloat16, mstype.float32, mstype.float64)
 
@@ -185,8 +193,7 @@ def check_param_list(params, where):
     params = list(params)
     for index, param in enumerate(params):
         if not isinstance(param, Parameter):
-            raise TypeError(f"{where}[{index}] must be a mindspore.Parameter, but got "
-                            f"{type(param).__name__}")
+            raise TypeError(f"{where}[{index}] must be a mindspore.Parameter, but got {class_name(param)}")
         if param.dtype not in SUPPORTED_DTYPES:
             raise TypeError(f"{where}[{index}]: Parameter {param.name!r} is {param.dtype}; RAdam updates "
                             f"floating-point Parameters only ({', '.join(str(d) for d in SUPPORTED_DTYPES)}). Complex Parameters: "

@@ -40,6 +40,7 @@ import weakref
 from mindspore import Tensor
 from mindspore.ops import constexpr
 
+from mindspore_radam import _validation
 from mindspore_radam.functional import write_value
 
 # key -> the optimizer Cell, weakly: graph code knows an optimizer by its key only (constexpr arguments).
@@ -239,18 +240,12 @@ def keep_loads_in_place(cell):
         params = list(params)
     except TypeError:
         raise TypeError(f"cell must be a mindspore.nn.Cell, a scheduler or an iterable of mindspore.Parameter, "
-                        f"but got {_class_name(cell)}") from None
+                        f"but got {_validation.class_name(cell)}") from None
     for index, param in enumerate(params):
         if not isinstance(param, Parameter):
-            raise TypeError(f"cell[{index}] must be a mindspore.Parameter, but got {_class_name(param)}")
+            raise TypeError(f"cell[{index}] must be a mindspore.Parameter, but got {_validation.class_name(param)}")
     keep_in_place(params)
     return cell
-
-
-def _class_name(value):
-    """`value`'s class with its module (two frameworks' classes can share a name)."""
-    cls = type(value)
-    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _loader_arguments():

@@ -165,7 +165,7 @@ BAD_INPUTS = (
     ErrorInput("params_set", lambda ps: ((set(ps),), {}), TypeError, r"params must be an ordered collection.*set"),
     ErrorInput("params_single_parameter", lambda ps: ((ps[0],), {}), TypeError, r"single Parameter; wrap it in a list"),
     ErrorInput("params_tensor_inside", lambda ps: (([ps[0], Tensor(np.ones(2, np.float32))],), {}), TypeError,
-               r"params\[1\] must be a mindspore\.Parameter, but got Tensor"),
+               r"params\[1\] must be a mindspore\.Parameter, but got mindspore\.[\w.]*Tensor"),
     ErrorInput("params_number_inside", lambda ps: (([ps[0], 3.0],), {}), TypeError,
                r"params\[1\] must be a mindspore\.Parameter, but got float"),
     ErrorInput("params_mixed_dict_and_parameter", lambda ps: (([{"params": ps[:1]}, ps[1]],), {}), TypeError,

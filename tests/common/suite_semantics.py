@@ -302,3 +302,17 @@ def test_to_float_on_a_cell_holding_ours_leaves_the_float64_update_alone():
     train(x)
     assert not getattr(optimizer, "fp32", False) and getattr(net, "fp32", False)
     assert ops.isfinite(net.dense.weight).all()
+
+
+def test_a_foreign_parameter_class_is_named_with_its_module():
+    """mindtorch's Parameter is a mindspore.Tensor subclass named Parameter: the message names its module,
+    not "must be a mindspore.Parameter, but got Parameter". Control: a mindspore.Parameter is taken."""
+    class Parameter(Tensor):  # pylint: disable=redefined-outer-name,unused-variable
+        """Named like mindtorch.nn.Parameter."""
+
+    with pytest.raises(TypeError, match=r"params\[0\] must be a mindspore.Parameter, but got "
+                                        r"tests\.common\.suite_semantics\..*Parameter"):
+        RAdam([Parameter(np.ones(3, np.float32))])
+    with pytest.raises(TypeError, match=r"but got tests\.common\.suite_semantics\..*Parameter"):
+        NNRAdam([Parameter(np.ones(3, np.float32))])
+    assert RAdam([ms.Parameter(Tensor(np.ones(3, np.float32)), name="w")]) is not None
