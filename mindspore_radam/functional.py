@@ -41,6 +41,8 @@ storage. With Kahan summation (``kahan_comp``, in the parameter's dtype), the pa
 Every implementation (see :mod:`mindspore_radam.dispatch`) takes the same keyword-only signature
 as :func:`hypermap_radam`, and computes the group's scalars once per step.
 """
+import collections
+
 from mindspore import Tensor, ops
 import mindspore.common.dtype as mstype
 
@@ -190,10 +192,20 @@ def _radam_update_kahan(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq
     return True
 
 
-# A group's constants, packed as one float64 Tensor (exact: built in Python, see schedule.float64)
-# for the scalar schedule, in this order; `group_options` gives the same values as Python numbers.
-HYPER_FIELDS = ("beta1", "beta2", "threshold", "weight_decay", "eps", "one_minus_beta1", "one_minus_beta2",
-                "maximize", "decoupled_weight_decay", "degenerated_to_sgd")
+# The hyperparameter record of a group, declared once: (name, kind), in the order of the float64 vector
+# (`group_hyper`) that graph code and the C++ kernel read (its `enum Hyper` lists the same names in the
+# same order; tests/cpu/test_hyper_record.py checks it). Kinds: "value" (read on the device every step),
+# "derived" (computed in Python from another field, in double precision), "structure" (chooses lines
+# of the compiled update), "flag" (a bool read on the device).
+HYPER_RECORD = (
+    ("beta1", "value"), ("beta2", "value"), ("threshold", "value"), ("weight_decay", "value"), ("eps", "value"),
+    ("one_minus_beta1", "derived"), ("one_minus_beta2", "derived"),
+    ("maximize", "structure"), ("decoupled_weight_decay", "structure"), ("degenerated_to_sgd", "flag"),
+)
+HYPER_FIELDS = tuple(name for name, _ in HYPER_RECORD)
+# `H.<field>` is the field's index, in Python and in graph code (MindSpore's parser reads it as a constant):
+# `hyper[H.eps]`, `options[H.maximize]`.
+H = collections.namedtuple("HyperIndex", HYPER_FIELDS)(*range(len(HYPER_FIELDS)))
 
 
 def group_options(group):
@@ -203,8 +215,8 @@ def group_options(group):
     from a float32-rounded beta (``1 - float32(0.99999999) == 0``).
     """
     beta1, beta2 = group["betas"]
-    return (beta1, beta2, group["threshold"], group["weight_decay"], group["eps"], 1.0 - beta1, 1.0 - beta2,
-            group["maximize"], group["decoupled_weight_decay"], group["degenerated_to_sgd"])
+    values = dict(beta1=beta1, beta2=beta2, one_minus_beta1=1.0 - beta1, one_minus_beta2=1.0 - beta2)
+    return tuple(values[name] if name in values else group[name] for name in HYPER_FIELDS)
 
 
 def group_hyper(options):
@@ -223,8 +235,10 @@ def fields_of_hyper(value, where):
     if len(values) != len(HYPER_FIELDS):
         raise ValueError(f"{where}: expected {len(HYPER_FIELDS)} values ({', '.join(HYPER_FIELDS)}), "
                          f"but got {len(values)}")
-    return dict(betas=(values[0], values[1]), threshold=values[2], weight_decay=values[3], eps=values[4],
-                maximize=bool(values[7]), decoupled_weight_decay=bool(values[8]), degenerated_to_sgd=bool(values[9]))
+    fields = {name: (bool(values[index]) if kind in ("structure", "flag") else values[index])
+              for index, (name, kind) in enumerate(HYPER_RECORD) if kind != "derived"}
+    fields["betas"] = (fields.pop("beta1"), fields.pop("beta2"))
+    return fields
 
 
 STRUCTURE_NAMES = ("maximize", "decoupled_weight_decay", "weight_decay != 0")
@@ -233,7 +247,7 @@ STRUCTURE_NAMES = ("maximize", "decoupled_weight_decay", "weight_decay != 0")
 def structure(options):
     """What of a group's options (:func:`group_options`) chooses lines of the portable update
     (:func:`_new_values`): a change of it needs the update compiled again. Named by STRUCTURE_NAMES."""
-    return (options[7], options[8], options[3] != 0.0)
+    return (options[H.maximize], options[H.decoupled_weight_decay], options[H.weight_decay] != 0.0)
 
 
 _ALWAYS = Tensor(True, mstype.bool_)
@@ -268,26 +282,29 @@ def hypermap_radam(*, params, grads, exp_avg, exp_avg_sq, step, lr, hyper, optio
     Returns:
         True, once every update is done (use it with ``ops.depend``).
     """
-    maximize, decoupled_weight_decay = options[7], options[8]
+    maximize, decoupled_weight_decay = options[H.maximize], options[H.decoupled_weight_decay]
     gated = finite is not None
     finite = finite_flag(finite)
     step = ops.assign_add(step, ops.cast(finite, mstype.int64))
     # Indexed, not unpacked: graph code that unpacks outputs it never uses ("_") warns that side
     # effect nodes were eliminated (the scalars hang off the step's in-place increment).
-    step_scalars = radam_scalars(step, lr, hyper[0], hyper[1], hyper[2], hyper[9])
+    step_scalars = radam_scalars(step, lr, hyper[H.beta1], hyper[H.beta2], hyper[H.threshold],
+                                 hyper[H.degenerated_to_sgd])
     rect, adaptive_step, sgd_step = step_scalars[3], step_scalars[5], step_scalars[6]
     step_size = ops.select(rect, adaptive_step, sgd_step)
     # Decoupled decay only on steps that move theta (the authors' code skips the whole update when
     # rho_t <= threshold and degenerated_to_sgd is off).
     one = float64(1.0)
-    decay = ops.select(ops.logical_or(rect, hyper[9] != 0), one - ops.cast(lr, mstype.float64) * hyper[3], one)
+    decay = ops.select(ops.logical_or(rect, hyper[H.degenerated_to_sgd] != 0),
+                       one - ops.cast(lr, mstype.float64) * hyper[H.weight_decay], one)
 
     def pair(index):
         return hyper[index], ops.cast(hyper[index], mstype.float32)
     # Every value is read from `hyper` (a Parameter: written between steps, it takes effect);
-    # `options[3]` only says whether there is a weight decay at all, which chooses the lines.
-    weight_decay = pair(3) if options[3] != 0.0 else None
-    scalars = (maximize, decoupled_weight_decay, weight_decay, pair(1), pair(5), pair(6), pair(4), rect,
+    # `options[H.weight_decay]` only says whether there is a weight decay at all, which chooses the lines.
+    weight_decay = pair(H.weight_decay) if options[H.weight_decay] != 0.0 else None
+    scalars = (maximize, decoupled_weight_decay, weight_decay, pair(H.beta2), pair(H.one_minus_beta1),
+               pair(H.one_minus_beta2), pair(H.eps), rect,
                (decay, ops.cast(decay, mstype.float32)), (step_size, ops.cast(step_size, mstype.float32)))
     update = ops.partial(_radam_update, scalars, gated, finite)
     if kahan_comp is None:

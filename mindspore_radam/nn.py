@@ -13,8 +13,8 @@ import mindspore.common.dtype as mstype
 from mindspore_radam import _validation, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, group_hyper, group_options,
-                                        structure, write_value)
+from mindspore_radam.functional import (H, STRUCTURE_NAMES, compute_dtype, fields_of_hyper, group_hyper,
+                                        group_options, structure, write_value)
 
 
 def _clone_zeros(param, prefix):
@@ -209,7 +209,8 @@ class RAdam(live.LiveLoads, nn.Optimizer):
         if "betas" in values:
             checked["betas"] = _validation.check_betas(values["betas"], "beta1/beta2")
         common = dict(self._options_common, **checked)
-        runs = tuple(group_options(dict(common, weight_decay=options[3])) for options in self._run_options)
+        runs = tuple(group_options(dict(common, weight_decay=options[H.weight_decay]))
+                     for options in self._run_options)
         for hyper, run_options in zip(self.hyperparameters, runs):
             write_value(hyper, group_hyper(run_options))
         self._options_common, self._run_options = common, runs
@@ -300,7 +301,7 @@ class RAdam(live.LiveLoads, nn.Optimizer):
                 continue  # another rank updates this run and broadcasts it
             hyper = self.hyperparameters[k]
             if schedule is not None:
-                hyper = ops.concat((hyper[:3], decays[schedule], hyper[4:]))
+                hyper = ops.concat((hyper[:H.weight_decay], decays[schedule], hyper[H.weight_decay + 1:]))
             update = IMPLEMENTATIONS[self.implementations[k]]
             updated = update(params=self._parameters[start:end], grads=gradients[start:end],
                              exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],

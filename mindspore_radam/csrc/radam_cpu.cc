@@ -22,7 +22,7 @@
 
 namespace {
 
-// The order of mindspore_radam.functional.HYPER_FIELDS.
+// mindspore_radam.functional.HYPER_RECORD, same names, same order (tests/cpu/test_hyper_record.py).
 enum Hyper {
   kBeta1, kBeta2, kThreshold, kWeightDecay, kEps, kOneMinusBeta1, kOneMinusBeta2, kMaximize,
   kDecoupled, kDegeneratedToSgd, kHyperSize
