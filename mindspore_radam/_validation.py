@@ -386,6 +386,26 @@ def check_state_dtype(value):
 NN_GROUP_KEYS = ("params", "lr", "weight_decay", "grad_centralization")
 
 
+def _check_beta(value, name):
+    beta = _real(name, value)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"Invalid {name}: {beta!r}; it must be in [0, 1)")
+    return beta
+
+
+def check_nn_betas(beta1, beta2, betas):
+    """``nn.RAdam``'s coefficients: ``beta1``/``beta2`` (the ``nn`` family's names) or ``betas`` (torch's
+    and the experimental family's pair, which framework configs write), one way, not both. Returns the
+    pair; the defaults are ``(0.9, 0.999)``."""
+    if betas is not None:
+        if beta1 is not None or beta2 is not None:
+            given = ", ".join(name for name, value in (("beta1", beta1), ("beta2", beta2)) if value is not None)
+            raise ValueError(f"give either betas or beta1/beta2, not both: got betas={betas!r} and {given}")
+        return check_betas(betas, "betas")
+    return (_check_beta(0.9 if beta1 is None else beta1, "beta1"),
+            _check_beta(0.999 if beta2 is None else beta2, "beta2"))
+
+
 def check_nn_learning_rate(value, name="learning_rate"):
     """An ``nn``-style learning rate: a number, a 0-d Tensor, a 1-d Tensor or a list of numbers
     indexed by the global step, or a ``LearningRateSchedule``. Values must be finite and >= 0."""

@@ -7,28 +7,12 @@ each step runs the same implementations (:mod:`mindspore_radam.dispatch`) with t
 per-step scalars (:mod:`mindspore_radam.schedule`) as :class:`mindspore_radam.RAdam`.
 """
 import mindspore as ms
-from mindspore import Parameter, ParameterTuple, Tensor, jit, nn, ops
+from mindspore import jit, nn, ops
 import mindspore.common.dtype as mstype
 
 from mindspore_radam import _validation, live
-from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
-from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.functional import (H, STRUCTURE_NAMES, compute_dtype, fields_of_hyper, group_hyper,
-                                        group_options, structure, write_value)
-
-
-def _clone_zeros(param, prefix):
-    """Zero state cloned from `param` (its parallel layout and attributes, as the ``nn`` family does),
-    in `param`'s compute dtype: float32 for float16/bfloat16 parameters."""
-    if param.size == 0:  # MindSpore's zeros initializer rejects empty shapes
-        state = param.clone()
-    else:
-        state = param.clone(init="zeros")
-    state.name = f"{prefix}.{param.name}"
-    state.requires_grad = False
-    if compute_dtype(param.dtype) != param.dtype:
-        state.set_dtype(compute_dtype(param.dtype))
-    return state
+from mindspore_radam.engine import GroupEngine
+from mindspore_radam.functional import H, group_hyper, group_options, write_value
 
 
 _unscale = ops.MultitypeFuncGraph("unscale")
@@ -42,7 +26,7 @@ def _unscale_tensor(reciprocal_scale, grad):
     return grad * ops.cast(reciprocal_scale, grad.dtype)
 
 
-class RAdam(live.LiveLoads, nn.Optimizer):
+class RAdam(GroupEngine, nn.Optimizer):
     r"""Rectified Adam as a :class:`mindspore.nn.Optimizer`, for ``Model.train`` and the ``nn`` wrappers.
 
     The update is that of :class:`mindspore_radam.RAdam` (its docstring has the math), at the step
@@ -63,8 +47,9 @@ class RAdam(live.LiveLoads, nn.Optimizer):
     - gradients are first centralized (groups with ``grad_centralization``) and then divided by
       ``loss_scale``, so ``FixedLossScaleManager(..., drop_overflow_update=False)`` works.
 
-    The state is cloned from the parameters (``exp_avg.*``, ``exp_avg_sq.*``; float32 for float16 and
-    bfloat16 parameters), so it takes the parameters' parallel layout. One int64 step count
+    The state is cloned from the parameters (``exp_avg.*``, ``exp_avg_sq.*``, and ``kahan_comp.*`` with
+    Kahan summation), so it takes the parameters' parallel layout; its dtypes follow ``state_dtype`` as in
+    :class:`mindspore_radam.RAdam`. One int64 step count
     (``step.group_k``) per run of consecutive parameters that share a learning rate and a weight
     decay: the unit one implementation call updates.
 
@@ -73,6 +58,8 @@ class RAdam(live.LiveLoads, nn.Optimizer):
         learning_rate (Union[float, int, Tensor, list[float], LearningRateSchedule]): Default: ``1e-3``.
         beta1, beta2 (float): the running averages' coefficients, each in [0, 1). Default: ``0.9``,
             ``0.999``.
+        betas (Tuple[float, float]): the same pair as torch and the experimental family write it (framework
+            configs do); give it or ``beta1``/``beta2``, not both. Default: ``None``.
         eps (float): added to :math:`\sqrt{v_t}`, >= 0. Default: ``1e-8``.
         weight_decay (Union[float, int, Cell]): >= 0, or a Cell of the global step. Default: ``0.0``.
         loss_scale (float): gradients are divided by it, > 0. Default: ``1.0``.
@@ -82,6 +69,10 @@ class RAdam(live.LiveLoads, nn.Optimizer):
             Default: ``5.0``.
         degenerated_to_sgd (bool): SGD-with-momentum steps while :math:`\rho_t \le` ``threshold``;
             if ``False`` the parameters stay unchanged on those steps. Default: ``True``.
+        state_dtype (Optional[str]): as in :class:`mindspore_radam.RAdam`: ``None`` keeps float32 state for
+            float16/bfloat16 parameters, ``"param"`` the parameter's dtype. Default: ``None``.
+        kahan_summation (bool): as in :class:`mindspore_radam.RAdam`: a compensation buffer per parameter
+            so small updates to half-precision parameters are not lost. Default: ``False``.
         fused (Optional[bool]): as in :class:`mindspore_radam.RAdam`: ``None`` takes the fused
             kernel where it runs, ``False`` the portable path, ``True`` demands the kernel.
             Default: ``None``.
@@ -100,18 +91,20 @@ class RAdam(live.LiveLoads, nn.Optimizer):
     # `optim_filter` gives it, then `broadcast_params`. Unverified here: no Ascend device.
     _support_parallel_optimizer = True
 
-    def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                 loss_scale=1.0, *, decoupled_weight_decay=False, maximize=False, threshold=5.0,
-                 degenerated_to_sgd=True, fused=None):
+    def __init__(self, params, learning_rate=1e-3, beta1=None, beta2=None, eps=1e-8, weight_decay=0.0,
+                 loss_scale=1.0, *, betas=None, decoupled_weight_decay=False, maximize=False, threshold=5.0,
+                 degenerated_to_sgd=True, state_dtype=None, kahan_summation=False, fused=None):
         # Everything is checked before nn.Optimizer creates its first Parameter.
         items = _validation.check_nn_params(params)
         _validation.check_nn_learning_rate(learning_rate)
-        betas = _validation.check_betas((beta1, beta2), "beta1/beta2")
+        betas = _validation.check_nn_betas(beta1, beta2, betas)
         options = _validation.check_hyperparameters(dict(
             eps=eps, threshold=threshold, decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize, degenerated_to_sgd=degenerated_to_sgd))
         _validation.check_nn_weight_decay(weight_decay)
         loss_scale = _validation.check_loss_scale(loss_scale)
+        state_dtype = _validation.check_state_dtype(state_dtype)
+        kahan = _validation.check_flag(kahan_summation, "kahan_summation")
         fused = _validation.check_fused(fused)
         if isinstance(weight_decay, (int, float)):
             weight_decay = float(weight_decay)
@@ -122,48 +115,34 @@ class RAdam(live.LiveLoads, nn.Optimizer):
         raw_decay = self._decay_of_each(items, weight_decay)
         super().__init__(learning_rate, items, weight_decay, loss_scale)
         self._options_common = dict(betas=betas, **options)
-        self._runs, decay_cells = self._split_runs(raw_decay)
-        self.implementations = [select_implementation(fused, self._parameters[start:end])
-                                for start, end, _, _ in self._runs]
+        runs, decay_cells = self._split_runs(raw_decay)
         # The schedules of dynamic weight decays, unscaled (nn.Optimizer keeps them times loss_scale).
         self._decay_schedules = nn.CellList(decay_cells)
-        self._run_options = tuple(group_options(dict(self._options_common, weight_decay=decay))
-                                  for _, _, decay, _ in self._runs)
-        # Each run's HYPER_FIELDS as a float64 Parameter, read on the device every step: the beta1/beta2/eps
-        # setters and checkpoint loads write it in place.
-        self.hyperparameters = ParameterTuple(
-            Parameter(group_hyper(run_options), name=f"hyperparameters.group_{k}", requires_grad=False)
-            for k, run_options in enumerate(self._run_options))
-        self._guarded = ms.get_context("device_target") == "CPU"  # see mindspore_radam.RAdam._update_in_graph
-        self.exp_avg = ParameterTuple(_clone_zeros(p, "exp_avg") for p in self._parameters)
-        self.exp_avg_sq = ParameterTuple(_clone_zeros(p, "exp_avg_sq") for p in self._parameters)
-        self.steps = ParameterTuple(Parameter(Tensor(0, mstype.int64), name=f"step.group_{k}", requires_grad=False)
-                                    for k in range(len(self._runs)))
-        self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self._parameters)
-        self._names = tuple(p.name for p in self._parameters)
-        self._live_key = live.new_key(self)
-        self._keep_in_place()
-        keep_state_dict_loadable(self)
+        self._schedule_of = tuple(schedule for _, _, _, schedule in runs)
+        self._init_engine([(start, end) for start, end, _, _ in runs],
+                          [group_options(dict(self._options_common, weight_decay=decay)) for _, _, decay, _ in runs],
+                          state_dtype=state_dtype, kahan=kahan, fused=fused, like_param=True,
+                          active=[self.optim_filter[start] for start, _, _, _ in runs])
 
-    def _keep_in_place(self):
-        """Loads and set_data keep the storage of the optimizer's own Parameters (state, step counts, learning
-        rate, hyperparameters), so compiled graphs see them; the network's keep MindSpore's semantics
-        (:mod:`mindspore_radam.live`)."""
-        other_ids = {id(p) for p in self.hyperparameters + self._parameters}
-        live.keep_in_place((p for p in self.get_parameters() if id(p) not in other_ids), owner=self)
-        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters, owner=self)
+    # --- the engine's hooks (mindspore_radam.engine) ---
 
-    def live_weights(self):
-        return tuple(self._parameters)
+    def _engine_weights(self):
+        return self._parameters
 
-    def __deepcopy__(self, memo):
-        """``copy.deepcopy``: an independent optimizer with copied Parameters and state (see
-        :mod:`mindspore_radam._cell`)."""
-        new = deepcopy_cell(self, memo)
-        new._live_key = live.new_key(new)  # pylint: disable=protected-access
-        live.forget_compiled_storage(new)
-        new._keep_in_place()  # pylint: disable=protected-access
-        return new
+    def _group_lr(self, group_id, context):
+        lr = context[0]
+        return lr[self._ranges[group_id][0]] if self.is_group_lr else lr
+
+    def _group_hyper(self, group_id, context):
+        hyper = self.hyperparameters[group_id]
+        schedule = self._schedule_of[group_id]
+        if schedule is None:
+            return hyper
+        return ops.concat((hyper[:H.weight_decay], context[1][schedule], hyper[H.weight_decay + 1:]))
+
+    def _hyper_loaded(self, group_id, fields):
+        common = {key: value for key, value in fields.items() if key != "weight_decay"}
+        self._options_common = dict(self._options_common, **common)
 
     def __call__(self, *args, **kwargs):
         """A call from Python (PyNative or GRAPH_MODE ``TrainOneStepCell``'s eager ``construct``): the step
@@ -183,7 +162,7 @@ class RAdam(live.LiveLoads, nn.Optimizer):
 
     @beta1.setter
     def beta1(self, value):
-        self._set_common(betas=(value, self.beta2))
+        self._set_common(betas=_validation.check_nn_betas(value, self.beta2, None))
 
     @property
     def beta2(self):
@@ -192,7 +171,7 @@ class RAdam(live.LiveLoads, nn.Optimizer):
 
     @beta2.setter
     def beta2(self, value):
-        self._set_common(betas=(self.beta1, value))
+        self._set_common(betas=_validation.check_nn_betas(self.beta1, value, None))
 
     @property
     def eps(self):
@@ -204,33 +183,13 @@ class RAdam(live.LiveLoads, nn.Optimizer):
         self._set_common(eps=value)
 
     def _set_common(self, **values):
-        """Validates `values` (betas, eps) and writes them into every run's hyperparameters in place."""
-        checked = _validation.check_hyperparameters({k: v for k, v in values.items() if k != "betas"})
-        if "betas" in values:
-            checked["betas"] = _validation.check_betas(values["betas"], "beta1/beta2")
+        """Validates `values` (checked betas, eps) and writes them into every run's hyperparameters in place."""
+        checked = _validation.check_hyperparameters(values)
         common = dict(self._options_common, **checked)
-        runs = tuple(group_options(dict(common, weight_decay=options[H.weight_decay]))
-                     for options in self._run_options)
+        runs = tuple(group_options(dict(common, weight_decay=options[H.weight_decay])) for options in self._options)
         for hyper, run_options in zip(self.hyperparameters, runs):
             write_value(hyper, group_hyper(run_options))
-        self._options_common, self._run_options = common, runs
-
-    def _load_hyperparameters(self, param, value):
-        """A whole value loaded into a ``hyperparameters.group_<k>`` Parameter (a checkpoint): validated, and
-        refused when it would switch a line of the compiled update (its structure is fixed at construction)."""
-        k = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
-        fields = _validation.check_hyperparameters(fields_of_hyper(value, repr(param.name)), repr(param.name))
-        options = group_options(dict(self._options_common, **fields))
-        if structure(options) != structure(self._run_options[k]):
-            raise ValueError(f"{param.name!r}: the value loaded sets {STRUCTURE_NAMES} to {structure(options)}, "
-                             f"but this optimizer was built with {structure(self._run_options[k])}; build it with "
-                             f"the settings of the run that wrote the checkpoint")
-        write_value(param, group_hyper(options))
-        runs = list(self._run_options)
-        runs[k] = options
-        self._run_options = tuple(runs)
-        self._options_common = dict(self._options_common, betas=fields["betas"], eps=fields["eps"],
-                                    threshold=fields["threshold"], degenerated_to_sgd=fields["degenerated_to_sgd"])
+        self._options_common, self._options = common, runs
 
     @staticmethod
     def _decay_of_each(items, weight_decay):
@@ -278,13 +237,7 @@ class RAdam(live.LiveLoads, nn.Optimizer):
         lr = self.get_lr()
         decays = self._current_decays()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
-        if self._guarded:
-            # The CPU runtime guard of mindspore_radam.RAdam._update_in_graph (always true).
-            if self.steps[0] >= 0:
-                self._update_runs(gradients, lr, decays)
-            done = True
-        else:
-            done = self._update_runs(gradients, lr, decays)
+        done = self._update_in_graph(gradients, None, (lr, decays))
         if self.use_parallel:
             done = ops.depend(done, self.broadcast_params(done))
         return done
@@ -293,19 +246,3 @@ class RAdam(live.LiveLoads, nn.Optimizer):
         """Each weight-decay schedule's value at the global step, as float64 ``(1,)`` Tensors."""
         return tuple(ops.cast(schedule(self.global_step), mstype.float64).reshape((1,))
                      for schedule in self._decay_schedules)
-
-    def _update_runs(self, gradients, lr, decays):
-        done = True
-        for k, (start, end, _, schedule) in enumerate(self._runs):
-            if not self.optim_filter[start]:
-                continue  # another rank updates this run and broadcasts it
-            hyper = self.hyperparameters[k]
-            if schedule is not None:
-                hyper = ops.concat((hyper[:H.weight_decay], decays[schedule], hyper[H.weight_decay + 1:]))
-            update = IMPLEMENTATIONS[self.implementations[k]]
-            updated = update(params=self._parameters[start:end], grads=gradients[start:end],
-                             exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
-                             step=self.steps[k], lr=lr[start] if self.is_group_lr else lr, hyper=hyper,
-                             options=self._run_options[k])
-            done = ops.depend(done, updated)
-        return done

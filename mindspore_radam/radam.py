@@ -2,16 +2,14 @@ r"""The RAdam optimizer Cell: validation, defaults, state, and the loop over par
 import warnings
 
 import mindspore as ms
-from mindspore import Parameter, ParameterTuple, Tensor, jit, ops
+from mindspore import Parameter, ParameterTuple, Tensor, jit
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation, live
-from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
-from mindspore_radam._versions import zeros
-from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
-from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
-                                        group_options, structure, write_value)
+from mindspore_radam.dispatch import select_implementation
+from mindspore_radam.engine import GroupEngine
+from mindspore_radam.functional import group_hyper, group_options, write_value
 
 
 def restore_parse_method(cell):
@@ -26,14 +24,7 @@ def restore_parse_method(cell):
     cell.__parse_method__ = "construct"
 
 
-def _zeros_like(params, prefix, dtype_of=lambda dtype: dtype):
-    """Named zero state for `params`, of dtype ``dtype_of(param.dtype)`` (``ParameterTuple.clone``
-    rejects zero-size parameters)."""
-    return ParameterTuple(Parameter(zeros(p.shape, dtype_of(p.dtype)), name=f"{prefix}.{p.name}",
-                                    requires_grad=False) for p in params)
-
-
-class RAdam(live.LiveLoads, Optimizer):
+class RAdam(GroupEngine, Optimizer):
     r"""Rectified Adam (Liu et al. 2019, arXiv 1908.03265), numerically as ``torch.optim.RAdam``.
 
     A drop-in replacement for :class:`mindspore.experimental.optim.RAdam`: change the import and
@@ -119,32 +110,21 @@ class RAdam(live.LiveLoads, Optimizer):
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
             threshold=threshold, degenerated_to_sgd=degenerated_to_sgd))
         groups = _validation.check_param_groups(params)
-        self._state_dtype = _validation.check_state_dtype(state_dtype)
-        self._kahan = _validation.check_flag(kahan_summation, "kahan_summation")
-        self._fused = _validation.check_fused(fused)
-        implementations = [select_implementation(self._fused, group["params"], kahan=self._kahan)
-                           for group in groups]
+        state_dtype = _validation.check_state_dtype(state_dtype)
+        kahan = _validation.check_flag(kahan_summation, "kahan_summation")
+        fused = _validation.check_fused(fused)
+        # Chosen first: fused=True where the kernel can't run raises before anything is created.
+        implementations = [select_implementation(fused, group["params"], kahan=kahan) for group in groups]
         self._state_ready = False
-        self._live_key = live.new_key(self)
         super().__init__(groups, defaults)
-        self.implementations = implementations
-        self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
         # Registered, so the learning rates a scheduler set are saved in checkpoints too.
         self.lrs = ParameterTuple(self.lrs)
-        self.exp_avg = self._new_state(self.parameters, "exp_avg")
-        self.exp_avg_sq = self._new_state(self.parameters, "exp_avg_sq")
-        self.kahan_comp = _zeros_like(self.parameters if self._kahan else (), "kahan_comp")
-        self.steps = ParameterTuple([self._new_step(i) for i in range(len(self.param_groups))])
-        self._options = tuple(group_options(group) for group in self.param_groups)
-        self.hyperparameters = ParameterTuple(self._new_hyper(i) for i in range(len(self.param_groups)))
+        starts = self.group_start_id
+        self._init_engine([(starts[i], starts[i + 1]) for i in range(len(self.param_groups))],
+                          [group_options(group) for group in self.param_groups],
+                          state_dtype=state_dtype, kahan=kahan, fused=fused, implementations=implementations)
         self.param_groups = [live.LiveGroup(self, i, group) for i, group in enumerate(self.param_groups)]
-        self._refresh_metadata()
         self._state_ready = True
-        keep_state_dict_loadable(self)
-
-    def _new_state(self, params, prefix):
-        dtype_of = (lambda dtype: dtype) if self._state_dtype == "param" else compute_dtype
-        return _zeros_like(params, prefix, dtype_of)
 
     @staticmethod
     def _build_single_lr(learning_rate, name):
@@ -154,26 +134,26 @@ class RAdam(live.LiveLoads, Optimizer):
             return Parameter(learning_rate.reshape(()).astype(mstype.float64), name)
         return Parameter(Tensor(float(learning_rate), mstype.float64), name)
 
-    @staticmethod
-    def _new_step(group_id):
-        return Parameter(Tensor(0, mstype.int64), name=f"step.group_{group_id}", requires_grad=False)
+    # --- the engine's hooks (mindspore_radam.engine) ---
 
-    def _new_hyper(self, group_id):
-        """The group's HYPER_FIELDS as a float64 Parameter: the update reads every number from it on the
-        device, so a value written between steps takes effect, and checkpoints carry it."""
-        return Parameter(group_hyper(self._options[group_id]), name=f"hyperparameters.group_{group_id}",
-                         requires_grad=False)
+    def _engine_weights(self):
+        return self.parameters
 
-    def _refresh_metadata(self):
-        """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph
-        code), and the optimizer's own Parameters made to keep their storage when a value is loaded into
-        them (the network's keep MindSpore's semantics: see :mod:`mindspore_radam.live`)."""
-        self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in self.parameters)
-        self._names = tuple(p.name for p in self.parameters)
-        live.keep_in_place(self.exp_avg + self.exp_avg_sq + self.kahan_comp, owner=self)
-        live.keep_in_place(self.lrs, writer=self._load_lr, owner=self)
-        live.keep_in_place(self.steps, writer=self._load_step, owner=self)
-        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters, owner=self)
+    def _group_lr(self, group_id, context):
+        return self.lrs[group_id]
+
+    def _group_hyper(self, group_id, context):
+        return self.hyperparameters[group_id]
+
+    def _owned_writers(self):
+        return ((self.lrs, self._load_lr),)
+
+    def _hyper_loaded(self, group_id, fields):
+        for key, item in fields.items():
+            self.param_groups[group_id].store(key, item)
+
+    def _rewire_copy(self):
+        self.param_groups = [live.LiveGroup(self, i, group) for i, group in enumerate(self.param_groups)]
 
     # Group keys whose values the compiled update reads; assigning one goes through _set_group_values.
     LIVE_KEYS = _validation.HYPERPARAMETERS + ("params",)
@@ -211,46 +191,6 @@ class RAdam(live.LiveLoads, Optimizer):
         _validation.check_lr(float(value.asnumpy().reshape(())), repr(param.name))
         write_value(param, value)
 
-    def _load_step(self, param, value):  # pylint: disable=no-self-use
-        """A whole value written into a ``step.group_<i>`` Parameter: a count, >= 0."""
-        step = int(value.asnumpy().reshape(()))
-        if step < 0:
-            raise ValueError(f"{param.name!r} must be a step count >= 0, but got {step}")
-        write_value(param, value)
-
-    def _load_hyperparameters(self, param, value):
-        """A whole value written into a ``hyperparameters.group_<i>`` Parameter (``load_param_into_net``,
-        ``set_data``): validated like the constructor's arguments, then written, and the group dict synced."""
-        group_id = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
-        where = f"{param.name!r} (param_groups[{group_id}])"
-        checked = _validation.check_hyperparameters(fields_of_hyper(value, where), where)
-        self._apply_options(group_id, group_options(dict(self.param_groups[group_id], **checked)), where)
-        write_value(param, group_hyper(self._options[group_id]))
-        for key, item in checked.items():
-            self.param_groups[group_id].store(key, item)
-
-    def _apply_options(self, group_id, options, what):
-        """Makes `options` the group's: a change of the update's structure (which lines run) recompiles our
-        step, or raises ValueError naming `what` when a caller's graph compiled the optimizer inline."""
-        old, new = structure(self._options[group_id]), structure(options)
-        changed = self.implementations[group_id] == "hypermap" and old != new
-        if changed and live.is_inlined(self):
-            raise ValueError(
-                f"{what}: this switches {STRUCTURE_NAMES} from {old} to {new}, which changes the compiled "
-                f"update, and a graph of yours (a jit train step, a "
-                f"GRAPH_MODE train-step Cell, Model) compiled this optimizer inline with the old setting and "
-                f"can't follow it. Set it before that graph compiles, or build a new optimizer with the new setting "
-                f"(and a new train step) and load this one's state into it without its hyperparameters, which "
-                f"would put the old setting back: mindspore.load_param_into_net(new, {{k: v for k, v in "
-                f"old.parameters_dict().items() if not k.startswith('hyperparameters.')}}). Values (lr, betas, "
-                f"eps, threshold, a non-zero weight_decay, degenerated_to_sgd) can change at any time.")
-        self._options = self._options[:group_id] + (options,) + self._options[group_id + 1:]
-        if changed:
-            self._recompile()
-
-    def _recompile(self):
-        live.recompile(self)
-
     def add_param_group(self, param_group):
         """Adds a parameter group; its step count starts at 0, so its first step is t=1.
 
@@ -264,39 +204,20 @@ class RAdam(live.LiveLoads, Optimizer):
         if not self._state_ready:
             super().add_param_group(group)
             return
-        implementation = select_implementation(self._fused, group["params"], kahan=self._kahan)
-        self.implementations = self.implementations + [implementation]
+        implementation = self._implementation_for(group["params"])  # fused=True where it can't run raises first
         self.lrs = list(self.lrs)  # the base class appends to it
         super().add_param_group(group)
         group_id = len(self.param_groups) - 1
         self.param_groups[group_id] = live.LiveGroup(self, group_id, self.param_groups[group_id])
         self.lrs = ParameterTuple(self.lrs)
         self.parameters = ParameterTuple(tuple(self.parameters))
-        self.exp_avg = ParameterTuple(self.exp_avg + self._new_state(group["params"], "exp_avg"))
-        self.exp_avg_sq = ParameterTuple(self.exp_avg_sq + self._new_state(group["params"], "exp_avg_sq"))
-        if self._kahan:
-            self.kahan_comp = ParameterTuple(self.kahan_comp + _zeros_like(group["params"], "kahan_comp"))
-        self.steps = ParameterTuple(self.steps + (self._new_step(group_id),))
-        self._options = self._options + (group_options(self.param_groups[group_id]),)
-        self.hyperparameters = ParameterTuple(self.hyperparameters + (self._new_hyper(group_id),))
-        self._refresh_metadata()
-        self._recompile()
+        self._append_group((self.group_start_id[group_id], self.group_start_id[group_id + 1]),
+                           group_options(self.param_groups[group_id]), implementation)
         if live.is_inlined(self):
             warnings.warn("add_param_group: a graph of yours (a jit train step, a GRAPH_MODE train-step Cell) "
                           "compiled this optimizer inline before the group was added and keeps updating the old "
                           "groups only; build the train step again (a new jit function or Cell) so it compiles "
                           "with the new group", RuntimeWarning, stacklevel=2)
-
-    def __deepcopy__(self, memo):
-        """``copy.deepcopy``: an independent optimizer with copied Parameters and state, live groups of its
-        own and a step compiled for it on its first call (see :mod:`mindspore_radam._cell`)."""
-        new = deepcopy_cell(self, memo)
-        new._live_key = live.new_key(new)  # pylint: disable=protected-access
-        live.forget_compiled_storage(new)
-        new.param_groups = [live.LiveGroup(new, i, group) for i, group in enumerate(new.param_groups)]
-        new._refresh_metadata()  # pylint: disable=protected-access
-        new._recompile()  # pylint: disable=protected-access
-        return new
 
     def torch_state_dict(self):
         """A torch-style view of the state, for inspection.
@@ -346,56 +267,9 @@ class RAdam(live.LiveLoads, Optimizer):
         live.note_inlined(self._live_key)
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
-        return self._update_in_graph(gradients, grads_finite)
+        return self._update_in_graph(gradients, grads_finite, ())
 
     @jit(backend="ms_backend")
     def _step(self, gradients, grads_finite):
         """`_update_groups` compiled as one graph, for calls from Python."""
-        return self._update_groups(gradients, grads_finite)
-
-    def _update_in_graph(self, gradients, grads_finite):
-        """The step inlined into the caller's graph (a ``jit`` train step, a GRAPH_MODE Cell).
-
-        On CPU the update sits behind one Tensor condition, the only control flow in our graph; it
-        is a runtime guard, not math (every branch of the math is a ``select``). MindSpore 2.10's
-        CPU runtime stalls a ``jit`` function called from PyNative whose graph computes gradients
-        and writes Parameters with no control flow at all: on 2 cores its pipeline threads
-        busy-wait and starve the kernel threads. Every optimizer without control flow stalls there
-        (a trivial HyperMap SGD, ``nn.SGD``, ``nn.Adam``, the experimental ``SGD`` and ``Adam``:
-        LeNet5 steps of 160-190 ms against 45 ms); the built-in RAdam escapes through its
-        per-tensor ``if rho_t > 5``. With this guard our LeNet5 step takes what the built-in's
-        does (``scripts/stall_reproducer.py``, ``scripts/train_step_benchmark.py``,
-        docs/train_step_performance.md). The condition is ``grads_finite`` when given (an overflowed
-        step is skipped), else an always-true comparison of the first group's step count; either
-        way the implementations still gate on ``grads_finite`` with ``select``, so the result does
-        not depend on the guard. Elsewhere (GPU, Ascend) the branch would cost a device-to-host
-        read of the condition each step, and whether their runtimes stall is unmeasured (no such
-        device was available), so there is no guard there.
-        """
-        if self._guarded:
-            if self._guard_condition(grads_finite):
-                self._update_groups(gradients, grads_finite)
-            return True
-        return self._update_groups(gradients, grads_finite)
-
-    def _guard_condition(self, grads_finite):
-        if grads_finite is None:
-            return self.steps[0] >= 0
-        return finite_flag(grads_finite)
-
-    def _update_groups(self, gradients, grads_finite):
-        """Every non-empty group's step, each by its implementation."""
-        done = True
-        for group_id in range(len(self._options)):
-            start, end = self.group_start_id[group_id], self.group_start_id[group_id + 1]
-            if start == end:
-                continue
-            update = IMPLEMENTATIONS[self.implementations[group_id]]
-            updated = update(params=self.parameters[start:end], grads=gradients[start:end],
-                             exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
-                             step=self.steps[group_id], lr=self.lrs[group_id], hyper=self.hyperparameters[group_id],
-                             options=self._options[group_id], finite=grads_finite,
-                             kahan_comp=self.kahan_comp[start:end] if self._kahan else None)
-            done = ops.depend(done, updated)
-        return done
-
+        return self._update_groups(gradients, grads_finite, ())

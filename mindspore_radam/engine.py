@@ -1,0 +1,281 @@
+r"""The group engine behind both front doors: what :class:`mindspore_radam.RAdam` and
+:class:`mindspore_radam.nn.RAdam` share, written once.
+
+A front door translates its conventions (the experimental ``param_groups``, ``lrs`` and schedulers;
+the ``nn`` family's ``learning_rate`` lists, ``LearningRateSchedule``\ s, ``global_step``,
+``loss_scale``, ``order_params``) into *engine groups*: consecutive ranges of its Parameters that
+share one step count, one float64 hyperparameter record (:data:`mindspore_radam.functional.HYPER_RECORD`)
+and one implementation (:mod:`mindspore_radam.dispatch`). The engine owns, for every group:
+
+- the state (:func:`new_state`: one policy for ``exp_avg``/``exp_avg_sq``/``kahan_comp``, their
+  dtypes and their parallel layout) and the step count ``step.group_<k>``;
+- the hyperparameter Parameter ``hyperparameters.group_<k>`` and its load writer (validation, a
+  structural switch recompiled or refused, see :meth:`GroupEngine._apply_options`);
+- the loop over groups and implementations, behind the single CPU runtime guard
+  (:meth:`GroupEngine._update_in_graph`);
+- the in-place loads of what the optimizer owns (:mod:`mindspore_radam.live`), and ``copy.deepcopy``.
+
+A door supplies, per step, each group's learning rate and hyperparameter Tensor
+(:meth:`GroupEngine._group_lr`, :meth:`GroupEngine._group_hyper`) from a ``context`` tuple it builds in
+graph code (the ``nn`` door's ``get_lr()`` and weight-decay schedules; nothing for the core).
+"""
+import mindspore as ms
+from mindspore import Parameter, ParameterTuple, Tensor, ops
+import mindspore.common.dtype as mstype
+
+from mindspore_radam import _validation, live
+from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
+from mindspore_radam._versions import zeros
+from mindspore_radam.dispatch import IMPLEMENTATIONS, select_implementation
+from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
+                                        group_options, structure, write_value)
+
+
+def state_dtype_of(dtype, state_dtype):
+    """The dtype of ``exp_avg``/``exp_avg_sq`` for a parameter of `dtype` under the ``state_dtype`` option:
+    the compute dtype (float32 for float16/bfloat16) for None, the parameter's own for ``"param"``."""
+    return dtype if state_dtype == "param" else compute_dtype(dtype)
+
+
+def new_state(param, prefix, dtype, like_param):
+    """A zero state Parameter ``<prefix>.<param.name>`` of `param`'s shape and `dtype`.
+
+    `like_param`: cloned from `param` (``Parameter.clone``), so it carries `param`'s parallel layout, as
+    the ``nn`` family's state does and as MindSpore's parallel optimizer needs; otherwise a new
+    Parameter. A zero-size `param` always gets a new one (MindSpore's initializers reject empty shapes).
+    """
+    name = f"{prefix}.{param.name}"
+    if not like_param or param.size == 0:
+        return Parameter(zeros(param.shape, dtype), name=name, requires_grad=False)
+    state = param.clone(init="zeros")
+    state.name = name
+    state.requires_grad = False
+    if state.dtype != dtype:
+        state.set_dtype(dtype)
+    return state
+
+
+class GroupEngine(live.LiveLoads):
+    """The engine, mixed into both front doors' Cells (see the module docstring).
+
+    A door calls :meth:`_init_engine` once its base class has set up its Parameters, then
+    :meth:`_append_group` for each group added later; in graph code it calls :meth:`_update_in_graph`.
+    It implements :meth:`_engine_weights`, :meth:`_group_lr` and :meth:`_group_hyper`, and may extend
+    :meth:`_owned_writers`, :meth:`_hyper_loaded` and :meth:`_rewire_copy`.
+    """
+
+    # --- construction -------------------------------------------------------------------------------
+
+    def _init_engine(self, ranges, options, *, state_dtype=None, kahan=False, fused=None, like_param=False,
+                     active=None, implementations=None):
+        """Builds every group's state, step count, hyperparameters and implementation.
+
+        Args:
+            ranges (Sequence[tuple[int, int]]): each group's ``(start, end)`` in :meth:`_engine_weights`.
+            options (Sequence[tuple]): each group's :func:`~mindspore_radam.functional.group_options`.
+            state_dtype (Optional[str]): None or ``"param"`` (:func:`state_dtype_of`).
+            kahan (bool): Kahan compensation buffers, one per parameter, in its dtype.
+            fused (Optional[bool]): the ``fused`` option (:func:`mindspore_radam.dispatch.select_implementation`).
+            like_param (bool): the state cloned from the parameters (their parallel layout).
+            active (Optional[Sequence[bool]]): groups this process updates (another rank updates the rest).
+            implementations (Optional[Sequence[str]]): each group's, if the door chose them already (before
+                it created anything, so that ``fused=True`` where the kernel can't run changes nothing).
+        """
+        self._state_dtype, self._kahan, self._fused, self._like_param = state_dtype, kahan, fused, like_param
+        self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
+        self._ranges, self._active, self._options, self.implementations = (), (), (), []
+        new = self._new_groups(ranges, options, active or [True] * len(ranges),
+                               implementations or [None] * len(ranges))
+        # Assigned once, so checkpoints list the state, then the step counts, then the records.
+        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps, self.hyperparameters = map(ParameterTuple, new)
+        self._live_key = live.new_key(self)
+        self._refresh_metadata()
+        keep_state_dict_loadable(self)
+
+    def _new_groups(self, ranges, options, active, implementations):
+        """Registers groups (their ranges, options, implementations) and returns their new Parameters:
+        ``exp_avg``, ``exp_avg_sq``, ``kahan_comp``, step counts and hyperparameter records, as lists."""
+        new = ([], [], [], [], [])
+        weights = tuple(self._engine_weights())
+        for group_range, group_options_, group_active, implementation in zip(ranges, options, active,
+                                                                             implementations):
+            start, end = group_range
+            params = weights[start:end]
+            group_id = len(self._ranges)
+            self.implementations = self.implementations + [implementation or self._implementation_for(params)]
+            self._ranges += ((start, end),)
+            self._active += (bool(group_active),)
+            self._options += (group_options_,)
+            for p in params:
+                new[0].append(new_state(p, "exp_avg", state_dtype_of(p.dtype, self._state_dtype), self._like_param))
+                new[1].append(new_state(p, "exp_avg_sq", state_dtype_of(p.dtype, self._state_dtype),
+                                        self._like_param))
+                if self._kahan:
+                    new[2].append(new_state(p, "kahan_comp", p.dtype, self._like_param))
+            new[3].append(Parameter(Tensor(0, mstype.int64), name=f"step.group_{group_id}", requires_grad=False))
+            # The group's record as a float64 Parameter: the update reads every number from it on the
+            # device, so a value written between steps takes effect, and checkpoints carry it.
+            new[4].append(Parameter(group_hyper(group_options_), name=f"hyperparameters.group_{group_id}",
+                                    requires_grad=False))
+        return new
+
+    def _implementation_for(self, params):
+        """The implementation a group of `params` gets; raises RuntimeError for ``fused=True`` where the
+        kernel can't run (before anything changes)."""
+        return select_implementation(self._fused, params, kahan=self._kahan)
+
+    def _append_group(self, group_range, options, implementation=None):
+        """A group added after construction (``add_param_group``): its step starts at 0, so its first step
+        is t=1; our compiled step is built again to include it."""
+        new = self._new_groups([group_range], [options], [True], [implementation])
+        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps, self.hyperparameters = (
+            ParameterTuple(tuple(old) + tuple(added)) for old, added in zip(
+                (self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps, self.hyperparameters), new))
+        self._refresh_metadata()
+        self._recompile()
+
+    def _refresh_metadata(self):
+        """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph code),
+        and what the optimizer owns made to keep its storage on every load (the network's Parameters keep
+        MindSpore's semantics: :mod:`mindspore_radam.live`)."""
+        weights = tuple(self._engine_weights())
+        self._expected_grads = tuple((tuple(p.shape), p.dtype) for p in weights)
+        self._names = tuple(p.name for p in weights)
+        live.keep_in_place(self.steps, writer=self._load_step, owner=self)
+        live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters, owner=self)
+        for params, writer in self._owned_writers():
+            live.keep_in_place(params, writer=writer, owner=self)
+        weight_ids = {id(p) for p in weights}
+        live.keep_in_place((p for p in self.get_parameters() if id(p) not in weight_ids), owner=self)
+
+    # --- what a door supplies -----------------------------------------------------------------------
+
+    def _engine_weights(self):
+        """The network's Parameters the groups index, in order."""
+        raise NotImplementedError
+
+    def _group_lr(self, group_id, context):
+        """Graph code: group `group_id`'s learning rate this step (a float32 or float64 Tensor)."""
+        raise NotImplementedError
+
+    def _group_hyper(self, group_id, context):
+        """Graph code: group `group_id`'s float64 hyperparameter record this step."""
+        raise NotImplementedError
+
+    def _owned_writers(self):
+        """``(Parameters, writer)`` pairs of the door's own Parameters whose loads are checked by `writer`."""
+        return ()
+
+    def _hyper_loaded(self, group_id, fields):
+        """After a record was loaded into group `group_id` (fields as :func:`fields_of_hyper` gives them)."""
+
+    def _rewire_copy(self):
+        """On a fresh ``copy.deepcopy``: re-attach what points back at the optimizer."""
+
+    def live_weights(self):
+        return tuple(self._engine_weights())
+
+    # --- loads --------------------------------------------------------------------------------------
+
+    def _load_step(self, param, value):  # pylint: disable=no-self-use
+        """A whole value written into a ``step.group_<k>`` Parameter: a count, >= 0."""
+        step = int(value.asnumpy().reshape(()))
+        if step < 0:
+            raise ValueError(f"{param.name!r} must be a step count >= 0, but got {step}")
+        write_value(param, value)
+
+    def _load_hyperparameters(self, param, value):
+        """A whole value written into a ``hyperparameters.group_<k>`` Parameter (a checkpoint, ``set_data``):
+        validated like the constructor's arguments, the structure switched (:meth:`_apply_options`), written,
+        and the door told (:meth:`_hyper_loaded`). Nothing changes when it raises."""
+        group_id = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
+        where = f"{param.name!r}"
+        fields = _validation.check_hyperparameters(fields_of_hyper(value, where), where)
+        options = group_options(fields)
+        self._apply_options(group_id, options, where)
+        write_value(param, group_hyper(options))
+        self._hyper_loaded(group_id, fields)
+
+    def _apply_options(self, group_id, options, what):
+        """Makes `options` group `group_id`'s. A change of the update's structure (which lines of the
+        portable update run) recompiles our step for calls from Python, or raises ValueError naming `what`
+        when a caller's graph compiled the optimizer inline (it can't follow). The fused kernel reads the
+        structure on the device and follows either way."""
+        old, new = structure(self._options[group_id]), structure(options)
+        changed = self.implementations[group_id] == "hypermap" and old != new
+        if changed and live.is_inlined(self):
+            raise ValueError(
+                f"{what}: this switches {STRUCTURE_NAMES} from {old} to {new}, which changes the compiled "
+                f"update, and a graph of yours (a jit train step, a "
+                f"GRAPH_MODE train-step Cell, Model) compiled this optimizer inline with the old setting and "
+                f"can't follow it. Set it before that graph compiles, or build a new optimizer with the new setting "
+                f"(and a new train step) and load this one's state into it without its hyperparameters, which "
+                f"would put the old setting back: mindspore.load_param_into_net(new, {{k: v for k, v in "
+                f"old.parameters_dict().items() if not k.startswith('hyperparameters.')}}). Values (lr, betas, "
+                f"eps, threshold, a non-zero weight_decay, degenerated_to_sgd) can change at any time.")
+        self._options = self._options[:group_id] + (options,) + self._options[group_id + 1:]
+        if changed:
+            self._recompile()
+
+    def _recompile(self):
+        live.recompile(self)
+
+    def __deepcopy__(self, memo):
+        """``copy.deepcopy``: an independent optimizer with copied Parameters and state, a step compiled for
+        it on its first call (see :mod:`mindspore_radam._cell`)."""
+        new = deepcopy_cell(self, memo)
+        new._live_key = live.new_key(new)  # pylint: disable=protected-access
+        live.forget_compiled_storage(new)
+        new._rewire_copy()  # pylint: disable=protected-access
+        new._refresh_metadata()  # pylint: disable=protected-access
+        new._recompile()  # pylint: disable=protected-access
+        return new
+
+    # --- the step (graph code) ----------------------------------------------------------------------
+
+    def _update_in_graph(self, gradients, grads_finite, context):
+        """Every group's update, behind the CPU runtime guard.
+
+        On CPU the update sits behind one Tensor condition, the only control flow in our graph; it
+        is a runtime guard, not math (every branch of the math is a ``select``). MindSpore 2.10's
+        CPU runtime stalls a ``jit`` function called from PyNative whose graph computes gradients
+        and writes Parameters with no control flow at all: on 2 cores its pipeline threads
+        busy-wait and starve the kernel threads. Every optimizer without control flow stalls there
+        (a trivial HyperMap SGD, ``nn.SGD``, ``nn.Adam``, the experimental ``SGD`` and ``Adam``:
+        LeNet5 steps of 160-190 ms against 45 ms); the built-in RAdam escapes through its
+        per-tensor ``if rho_t > 5``. With this guard our LeNet5 step takes what the built-in's
+        does (``scripts/stall_reproducer.py``, ``scripts/train_step_benchmark.py``,
+        docs/train_step_performance.md). The condition is ``grads_finite`` when given (an overflowed
+        step is skipped), else an always-true comparison of the first group's step count; either
+        way the implementations still gate on ``grads_finite`` with ``select``, so the result does
+        not depend on the guard. Elsewhere (GPU, Ascend) the branch would cost a device-to-host
+        read of the condition each step, and whether their runtimes stall is unmeasured (no such
+        device was available), so there is no guard there.
+        """
+        if self._guarded:
+            if self._guard_condition(grads_finite):
+                self._update_groups(gradients, grads_finite, context)
+            return True
+        return self._update_groups(gradients, grads_finite, context)
+
+    def _guard_condition(self, grads_finite):
+        if grads_finite is None:
+            return self.steps[0] >= 0
+        return finite_flag(grads_finite)
+
+    def _update_groups(self, gradients, grads_finite, context):
+        """Every active, non-empty group's step, each by its implementation."""
+        weights = self._engine_weights()
+        done = True
+        for group_id in range(len(self._options)):
+            start, end = self._ranges[group_id]
+            if start == end or not self._active[group_id]:
+                continue
+            update = IMPLEMENTATIONS[self.implementations[group_id]]
+            updated = update(params=weights[start:end], grads=gradients[start:end],
+                             exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
+                             step=self.steps[group_id], lr=self._group_lr(group_id, context),
+                             hyper=self._group_hyper(group_id, context), options=self._options[group_id],
+                             finite=grads_finite, kahan_comp=self.kahan_comp[start:end] if self._kahan else None)
+            done = ops.depend(done, updated)
+        return done
