@@ -37,3 +37,23 @@ def require(device_target):
         raise RuntimeError(f"{reason}; this suite requires it (CPU always; others when {REQUIRE_ENV} names "
                            f"them), so it fails rather than skipping every test")
     return pytest.mark.skipif(not available, reason=reason)
+
+
+def shared_tests():
+    """Every ``test_*`` function of the shared suites (``tests/common/suite*.py``), by name, for a device
+    module's globals: a new suite module is picked up by every device folder without an edit there.
+
+    Raises:
+        RuntimeError: two suite modules define a test of the same name (one would hide the other).
+    """
+    import importlib  # pylint: disable=import-outside-toplevel
+    import pathlib  # pylint: disable=import-outside-toplevel
+    tests, origin = {}, {}
+    for path in sorted(pathlib.Path(__file__).parent.glob("suite*.py")):
+        module = importlib.import_module(f"tests.common.{path.stem}")
+        for name, value in vars(module).items():
+            if name.startswith("test_") and callable(value) and getattr(value, "__module__", None) == module.__name__:
+                if name in tests:
+                    raise RuntimeError(f"{name} is defined in both {origin[name]} and {module.__name__}")
+                tests[name], origin[name] = value, module.__name__
+    return tests

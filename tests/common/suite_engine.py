@@ -1,0 +1,144 @@
+"""Shared tests of the group engine behind both front doors (mindspore_radam.engine): the ``nn`` door with
+the core's state options is the core, bit for bit; ``betas`` for the ``nn`` door; checkpoints written by
+the release before the engine load and continue bit-identically."""
+import os
+
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Parameter, Tensor
+import mindspore.common.dtype as mstype
+
+import mindspore_radam
+from mindspore_radam.nn import RAdam as NNRAdam
+from tests.common.configs import make_arrays
+from tests.common.suite_nn import make_cell_stepper
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+SHAPES = ((4, 3), (7,), (), (2, 3, 2))
+LR = 2.0 ** -5  # exact in float32: the nn door keeps its learning rate in float32, the core in float64
+
+
+def _half_params(arrays, dtype):
+    return [Parameter(Tensor(a).astype(dtype), name=f"p{i}") for i, a in enumerate(arrays)]
+
+
+def _run(front, dtype, state_dtype, kahan, mode, steps=10):
+    params = _half_params(make_arrays(5, SHAPES), dtype)
+    common = dict(weight_decay=0.1, state_dtype=state_dtype, kahan_summation=kahan)
+    if front == "nn":
+        optimizer = NNRAdam(params, learning_rate=LR, beta1=0.9, beta2=0.99, **common)
+    else:
+        optimizer = mindspore_radam.RAdam(params, lr=LR, betas=(0.9, 0.99), **common)
+    step = make_cell_stepper(mode, optimizer, params)
+    rng = np.random.default_rng(9)
+    for _ in range(steps):
+        step([rng.standard_normal(s).astype(np.float32) for s in SHAPES])
+    state = [p.astype(mstype.float32).asnumpy() for p in optimizer.exp_avg_sq]
+    return [p.astype(mstype.float32).asnumpy() for p in params], state, optimizer
+
+
+DTYPES = {"float16": mstype.float16, "bfloat16": mstype.bfloat16, "float32": mstype.float32}
+STATE_CASES = ((None, False), ("param", False), (None, True), ("param", True))
+
+
+@pytest.mark.parametrize("dtype, state_dtype, kahan, mode", [
+    pytest.param(dtype, state_dtype, kahan, ("pynative", "graph")[(i + j) % 2],
+                 id=f"{dtype}-{state_dtype or 'default'}-{'kahan' if kahan else 'plain'}")
+    for i, dtype in enumerate(DTYPES) for j, (state_dtype, kahan) in enumerate(STATE_CASES)])
+def test_nn_with_state_options_is_bit_identical_to_the_core(dtype, state_dtype, kahan, mode):
+    nn_params, nn_state, nn_optimizer = _run("nn", DTYPES[dtype], state_dtype, kahan, mode)
+    core_params, core_state, core_optimizer = _run("core", DTYPES[dtype], state_dtype, kahan, mode)
+    assert [p.dtype for p in nn_optimizer.exp_avg] == [p.dtype for p in core_optimizer.exp_avg]
+    assert len(nn_optimizer.kahan_comp) == len(core_optimizer.kahan_comp) == (len(SHAPES) if kahan else 0)
+    assert nn_optimizer.implementations == core_optimizer.implementations
+    for ours, core in zip(nn_params + nn_state, core_params + core_state):
+        np.testing.assert_array_equal(ours, core)
+
+
+def test_bit_identity_of_the_doors_can_fail():
+    """Negative control: Kahan summation on one door only is told apart on bfloat16."""
+    nn_params, _, _ = _run("nn", mstype.bfloat16, None, True, "pynative")
+    core_params, _, _ = _run("core", mstype.bfloat16, None, False, "pynative")
+    assert any(not np.array_equal(a, b) for a, b in zip(nn_params, core_params))
+
+
+def test_state_dtype_param_keeps_half_precision_state_in_the_nn_door():
+    _, _, optimizer = _run("nn", mstype.bfloat16, "param", False, "pynative", steps=1)
+    assert {p.dtype for p in optimizer.exp_avg + optimizer.exp_avg_sq} == {mstype.bfloat16}
+    _, _, optimizer = _run("nn", mstype.bfloat16, None, False, "pynative", steps=1)
+    assert {p.dtype for p in optimizer.exp_avg + optimizer.exp_avg_sq} == {mstype.float32}
+
+
+def _nn_params_after(mode, steps=8, **kwargs):
+    arrays = make_arrays(6, SHAPES)
+    params = [Parameter(Tensor(a), name=f"p{i}") for i, a in enumerate(arrays)]
+    step = make_cell_stepper(mode, NNRAdam(params, learning_rate=0.05, **kwargs), params)
+    rng = np.random.default_rng(2)
+    for _ in range(steps):
+        step([rng.standard_normal(s).astype(np.float32) for s in SHAPES])
+    return [p.asnumpy() for p in params]
+
+
+@pytest.mark.parametrize("mode", ("pynative", "graph"))
+def test_nn_betas_is_beta1_and_beta2(mode):
+    with_betas = _nn_params_after(mode, betas=(0.8, 0.95))
+    for ours, want in zip(with_betas, _nn_params_after(mode, beta1=0.8, beta2=0.95)):
+        np.testing.assert_array_equal(ours, want)
+    # control: another beta2 is told apart
+    assert any(not np.array_equal(a, b) for a, b in zip(with_betas, _nn_params_after(mode, beta1=0.8, beta2=0.99)))
+
+
+@pytest.mark.parametrize("kwargs, regex", [
+    (dict(betas=(0.9, 0.99), beta1=0.9), r"either betas or beta1/beta2, not both.*beta1"),
+    (dict(betas=(0.9, 0.99), beta2=0.99), r"not both.*beta2"),
+    (dict(betas=(0.9, 1.0)), r"betas\[1\]=1\.0"),
+    (dict(betas=(0.9,)), r"betas must be a pair"),
+])
+def test_nn_betas_bad_input_names_the_argument(kwargs, regex):
+    params = [Parameter(Tensor(np.ones(3, np.float32)), name="w")]
+    with pytest.raises(ValueError, match=regex):
+        NNRAdam(params, **kwargs)
+
+
+# --- checkpoints written by the release before the engine (tests/data/make_compat_checkpoints.py) ---
+
+def _load_compat_module():
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    spec = importlib.util.spec_from_file_location("make_compat_checkpoints",
+                                                  os.path.join(DATA, "make_compat_checkpoints.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _resume(door, checkpoint):
+    compat = _load_compat_module()
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    params = compat.make_params()
+    optimizer = compat.make_optimizer(door, params)
+    not_loaded = ms.load_param_into_net(optimizer, checkpoint)
+    compat.run(door, optimizer, params, compat.AFTER, compat.BEFORE + 1)
+    return params, not_loaded
+
+
+@pytest.mark.versions
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_a_checkpoint_of_the_release_before_loads_and_continues_bit_identically(door):
+    checkpoint = ms.load_checkpoint(os.path.join(DATA, f"compat_{door}.ckpt"))
+    params, not_loaded = _resume(door, checkpoint)
+    assert not_loaded == ([], [])
+    want = np.load(os.path.join(DATA, f"compat_{door}_continued.npz"))
+    assert sorted(want.files) == sorted(p.name for p in params)
+    for param in params:
+        np.testing.assert_array_equal(param.asnumpy(), want[param.name], err_msg=f"{door}: {param.name}")
+
+
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_the_release_checkpoint_comparison_can_fail(door):
+    """Negative control: the same checkpoint with its step counts left out continues elsewhere."""
+    checkpoint = {key: value for key, value in ms.load_checkpoint(os.path.join(DATA, f"compat_{door}.ckpt")).items()
+                  if not key.startswith("step.")}
+    params, _ = _resume(door, checkpoint)
+    want = np.load(os.path.join(DATA, f"compat_{door}_continued.npz"))
+    assert any(not np.array_equal(p.asnumpy(), want[p.name]) for p in params)
