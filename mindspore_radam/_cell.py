@@ -17,14 +17,12 @@ registers a pre-hook that notes the Cell's prefix and a post-hook that takes exa
 """
 import copy
 
-from mindspore import ops
+from mindspore_radam._internals import own_parameter_names, share_stateless_helpers
 
 
 def deepcopy_cell(cell, memo):
     """A deep copy of `cell` sharing its stateless ``Map``/``HyperMap`` helpers (see the module docstring)."""
-    for value in vars(cell).values():
-        if isinstance(value, (ops.Map, ops.HyperMap)):
-            memo[id(value)] = value
+    share_stateless_helpers(cell, memo)
     constructor, args, state = cell.__reduce_ex__(4)[:3]
     new = constructor(*copy.deepcopy(args, memo))
     memo[id(cell)] = new
@@ -44,5 +42,5 @@ def _note_prefix(cell, state_dict, prefix, *args):  # pylint: disable=unused-arg
 
 def _accept_dotted_names(cell, incompatible_keys):
     prefix = getattr(cell, "_radam_state_prefix", "")
-    loaded = {prefix + name for name in cell._params if "." in name}  # pylint: disable=protected-access
+    loaded = {prefix + name for name in own_parameter_names(cell) if "." in name}
     incompatible_keys.unexpected_keys[:] = [key for key in incompatible_keys.unexpected_keys if key not in loaded]

@@ -31,16 +31,13 @@ Parameters keep MindSpore's semantics**: nothing here changes what ``set_data``,
 :class:`LiveGroup` is the dict of a parameter group: every mutating path writes through the
 optimizer's checks into its Parameters (in place, no recompile) or raises.
 """
-import sys
-import time
-import types
 import warnings
 import weakref
 
 from mindspore import Tensor
 from mindspore.ops import constexpr
 
-from mindspore_radam import _validation
+from mindspore_radam import _internals, _validation
 from mindspore_radam.functional import write_value
 
 # key -> the optimizer Cell, weakly: graph code knows an optimizer by its key only (constexpr arguments).
@@ -67,21 +64,6 @@ def _moved(params, recorded):
             if before is not None and now != before]
 
 
-def _compiling_a_cell_graph():
-    """Whether the outermost graph MindSpore is compiling now is a GRAPH_MODE Cell call's (its cell
-    executor binds the Parameters' storage at every run, so it follows ``set_data``) rather than a
-    ``jit`` function's or method's (bound at compile time). Read from the compile frames' executor
-    class (MindSpore 2.10: ``_CellGraphExecutor.compile``, ``_JitExecutor.compile``)."""
-    frame, kind = sys._getframe(1), None  # pylint: disable=protected-access
-    while frame is not None:
-        if frame.f_code.co_name == "compile":
-            executor = type(frame.f_locals.get("self")).__name__
-            if executor.endswith("Executor"):  # 2.10's _JitExecutor had other names in older releases
-                kind = executor  # the outermost compile decides
-        frame = frame.f_back
-    return kind == "_CellGraphExecutor"
-
-
 @constexpr
 def note_inlined(key):
     """Records, while MindSpore compiles a caller's graph, that it compiled optimizer `key` inline, and
@@ -91,7 +73,7 @@ def note_inlined(key):
     if owner is not None and not getattr(owner, "_radam_compiling_own_step", False):
         # pylint: disable=protected-access
         owner._radam_inlined = True
-        owner._radam_inlined_storage = None if _compiling_a_cell_graph() else storage_of(owner.live_weights())
+        owner._radam_inlined_storage = None if _internals.compiling_a_cell_graph() else storage_of(owner.live_weights())
     return True
 
 
@@ -152,7 +134,7 @@ def _assign_value_in_place(param, value):
         # Built uninitialized (mindspore.nn.utils.no_init_parameters, lazy initializers): its first
         # value gives it storage, which no compiled graph can have held before.
         param._radam_materialized = True  # pylint: disable=protected-access
-        return type(param).assign_value(param, value)
+        return _internals.class_assign_value(param, value)
     owner = getattr(param, "_radam_owner", None)
     owner = owner() if owner is not None else None
     if not isinstance(value, Tensor) or tuple(value.shape) != tuple(param.shape) or value.dtype != param.dtype:
@@ -168,7 +150,7 @@ def _assign_value_in_place(param, value):
                 f"optimizer's step, a jit train step, a train-step Cell) keep using the old storage. Write "
                 f"values of the Parameter's own shape and dtype (param.set_data, mindspore.ops.assign, "
                 f"load_param_into_net), or build a new optimizer and train step.", RuntimeWarning, stacklevel=3)
-        return type(param).assign_value(param, value)
+        return _internals.class_assign_value(param, value)
     if owner is not None:
         check_state_load(owner, param)
     writer = getattr(param, "_radam_writer", None)
@@ -180,10 +162,7 @@ def _assign_value_in_place(param, value):
     return param
 
 
-def recompile(cell):
-    """Makes the next call from Python compile `cell`'s ``jit`` methods again, so they read its current
-    structure and Parameters: MindSpore (2.7-2.10) keys a Cell's compiled methods by its creation time."""
-    cell._create_time = max(cell._create_time + 1, time.time_ns())  # pylint: disable=protected-access
+recompile = _internals.recompile
 
 
 def keep_in_place(params, writer=None, owner=None):
@@ -200,8 +179,7 @@ def keep_in_place(params, writer=None, owner=None):
             runs :func:`check_state_load`.
     """
     for param in params:
-        if "assign_value" not in vars(param):
-            param.assign_value = types.MethodType(_assign_value_in_place, param)
+        if _internals.install_assign_value(param, _assign_value_in_place):
             param._radam_materialized = not param.has_init  # pylint: disable=protected-access
         if writer is not None:
             param._radam_writer = weakref.WeakMethod(writer)  # pylint: disable=protected-access
@@ -248,22 +226,6 @@ def keep_loads_in_place(cell):
     return cell
 
 
-def _loader_arguments():
-    """``(parameter_dict, strict_load)`` of the ``mindspore.load_param_into_net`` call that is asking for a
-    Cell's Parameters (two frames up at most: its own loop, or ``_is_auto_parallel_mode``), else None."""
-    import inspect  # pylint: disable=import-outside-toplevel
-    from mindspore.train import serialization  # pylint: disable=import-outside-toplevel
-    code = inspect.unwrap(serialization.load_param_into_net).__code__  # 2.10 wraps it in a decorator
-    frame = sys._getframe(2)  # pylint: disable=protected-access
-    for _ in range(3):
-        if frame is None:
-            return None
-        if frame.f_code is code:
-            return frame.f_locals.get("parameter_dict"), frame.f_locals.get("strict_load", False)
-        frame = frame.f_back
-    return None
-
-
 def refuse_name_fallback(cell, named_params):
     """Raises before ``load_param_into_net(cell, checkpoint)`` writes anything, when its name fallback
     would load another of `cell`'s Parameters' values into a Parameter (see the module docstring).
@@ -275,7 +237,7 @@ def refuse_name_fallback(cell, named_params):
     Raises:
         ValueError: naming the Parameter, the key, and the call that works.
     """
-    arguments = _loader_arguments()
+    arguments = _internals.loader_arguments()
     if arguments is None or not isinstance(arguments[0], dict) or arguments[1] is True:
         return
     checkpoint = arguments[0]

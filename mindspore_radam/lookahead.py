@@ -26,7 +26,7 @@ from mindspore.experimental.optim import Optimizer
 from mindspore_radam import _validation, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam.functional import finite_flag
-from mindspore_radam.radam import restore_parse_method
+from mindspore_radam._internals import restore_parse_method
 
 _lookahead_update = ops.MultitypeFuncGraph("lookahead_update")
 

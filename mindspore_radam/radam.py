@@ -7,21 +7,10 @@ import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
 from mindspore_radam import _validation, live
+from mindspore_radam._internals import restore_parse_method
 from mindspore_radam.dispatch import select_implementation
 from mindspore_radam.engine import GroupEngine
 from mindspore_radam.functional import group_hyper, group_options, write_value
-
-
-def restore_parse_method(cell):
-    """Points MindSpore's graph parser back at ``cell.construct``.
-
-    Running a ``jit`` method of a Cell from Python (our ``_step``) leaves the method's name in the
-    Cell's ``__parse_method__`` (MindSpore 2.10, ``mindspore/graph/api.py``), so a graph that calls
-    the Cell later parses that method instead of ``construct``: a warm-up step from Python then
-    broke every ``jit`` train step with "The parameters number of the function is 2, but the number
-    of provided arguments is 1" (the built-in RAdam fails the same way).
-    """
-    cell.__parse_method__ = "construct"
 
 
 class RAdam(GroupEngine, Optimizer):

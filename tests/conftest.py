@@ -10,6 +10,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "extended: slow end-to-end runs (full-length examples, msrun jobs, wheel "
                                        "and sdist installs, benchmark scripts, the mutation subset): "
                                        "`python -m pytest tests -m extended -n 0`, run by CI after the default tier")
+    config.addinivalue_line("markers", "frameworks: ours inside mindcv, mindone (and their controls), each in the "
+                                       "venv of its MindSpore: `bash scripts/frameworks_tier.sh`, run by CI last")
     config.addinivalue_line("markers", "versions: the tier CI runs on each older supported MindSpore release "
                                        "(`python -m pytest tests/cpu -m versions`)")
 

@@ -1,5 +1,6 @@
 """The device gate of the suites fails, never silently skips, where a device is required."""
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -48,3 +49,14 @@ def test_missing_gpu_skips_by_default_and_fails_when_required(tmp_path):
     assert collect("tests/gpu/test_suite_gpu.py", tmp_path).returncode == 0
     required = collect("tests/gpu/test_suite_gpu.py", tmp_path, **{devices.REQUIRE_ENV: "GPU"})
     assert required.returncode != 0 and "no GPU device" in required.stdout
+
+
+def test_every_shared_suite_module_is_collected():
+    """Every tests/common/suite*.py reaches the device folders (found by name, no import list to edit)."""
+    from tests.common.devices import shared_tests
+    folder = pathlib.Path(__file__).parent.parent / "common"
+    modules = {path.stem for path in folder.glob("suite*.py")}
+    tests = shared_tests()
+    assert {test.__module__.rsplit(".", 1)[1] for test in tests.values()} == modules
+    # control: the main suite's reference comparison is among them
+    assert "test_matches_float64_reference_every_step" in tests

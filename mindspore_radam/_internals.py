@@ -1,0 +1,98 @@
+"""Everything this package does against MindSpore's internals, in one place (MindSpore 2.7-2.10).
+
+Each hook below names what it relies on; ``tests/cpu/test_internals.py`` holds a canary per hook that
+fails with a clear message when a MindSpore release changes it (the version tier runs them on every
+supported release). Nothing here touches a Parameter of the user's network: the optimizer's own
+Parameters get :func:`install_assign_value`, and a network's only through the explicit
+``mindspore_radam.keep_loads_in_place``; ``del param.assign_value`` undoes it on a Parameter.
+"""
+import inspect
+import sys
+import time
+import types
+
+from mindspore import ops
+
+
+def install_assign_value(param, method):
+    """Makes `method(param, value)` the `param` instance's ``assign_value``, through which ``set_data``,
+    ``load_param_into_net``, ``load_checkpoint(net=)`` and ``Cell.load_state_dict`` write a whole value.
+    Relies on: ``Parameter.set_data`` calling ``self.assign_value`` (an instance attribute shadows the
+    class's). Returns False, installing nothing, where one is installed already."""
+    if "assign_value" in vars(param):
+        return False
+    param.assign_value = types.MethodType(method, param)
+    return True
+
+
+def class_assign_value(param, value):
+    """MindSpore's own ``assign_value`` of `param`'s class (new storage for `value`)."""
+    return type(param).assign_value(param, value)
+
+
+def restore_parse_method(cell):
+    """Points MindSpore's graph parser back at ``cell.construct``.
+
+    Relies on: running a ``jit`` method of a Cell from Python (our ``_step``) leaves the method's name
+    in the Cell's ``__parse_method__`` (``mindspore/graph/api.py``), so a graph that calls the Cell
+    later parses that method instead of ``construct``: a warm-up step from Python then broke every
+    ``jit`` train step with "The parameters number of the function is 2, but the number of provided
+    arguments is 1" (the built-in RAdam fails the same way).
+    """
+    cell.__parse_method__ = "construct"
+
+
+def recompile(cell):
+    """Makes the next call from Python compile `cell`'s ``jit`` methods again, so they read its current
+    structure and Parameters. Relies on: MindSpore keying a Cell's compiled methods by the Cell's
+    ``_create_time``."""
+    cell._create_time = max(cell._create_time + 1, time.time_ns())  # pylint: disable=protected-access
+
+
+def own_parameter_names(cell):
+    """The names of the Parameters registered on `cell` itself. Relies on: ``Cell._params``."""
+    return tuple(cell._params)  # pylint: disable=protected-access
+
+
+def share_stateless_helpers(cell, memo):
+    """Enters `cell`'s ``Map``/``HyperMap`` helpers into a ``copy.deepcopy`` memo as themselves. Relies on:
+    they are stateless C++ objects that can't be pickled (``cannot pickle 'Map' object``)."""
+    for value in vars(cell).values():
+        if isinstance(value, (ops.Map, ops.HyperMap)):
+            memo[id(value)] = value
+
+
+def loader_arguments(depth=2):
+    """``(parameter_dict, strict_load)`` of the ``mindspore.load_param_into_net`` call asking for a Cell's
+    Parameters, else None: looked for `depth` frames up from here (2: the caller's caller, a Cell's
+    ``parameters_and_names``) and up to two more (the loader's own loop, or ``_is_auto_parallel_mode``). Relies on: the loader (unwrapped from its decorator) calling
+    ``parameters_and_names`` before its first write, with those two names as locals."""
+    from mindspore.train import serialization  # pylint: disable=import-outside-toplevel
+    code = inspect.unwrap(serialization.load_param_into_net).__code__
+    frame = sys._getframe(depth)  # pylint: disable=protected-access
+    for _ in range(3):
+        if frame is None:
+            return None
+        if frame.f_code is code:
+            return frame.f_locals.get("parameter_dict"), frame.f_locals.get("strict_load", False)
+        frame = frame.f_back
+    return None
+
+
+CELL_GRAPH_EXECUTOR = "_CellGraphExecutor"
+
+
+def compiling_a_cell_graph():
+    """Whether the outermost graph MindSpore is compiling now is a GRAPH_MODE Cell call's (its cell
+    executor binds the Parameters' storage at every run, so it follows ``set_data``) rather than a
+    ``jit`` function's or method's (bound at compile time). Relies on: the compile frames' executor
+    classes (``_CellGraphExecutor.compile``; ``_JitExecutor.compile`` in 2.10, other ``*Executor`` names
+    before)."""
+    frame, kind = sys._getframe(1), None  # pylint: disable=protected-access
+    while frame is not None:
+        if frame.f_code.co_name == "compile":
+            executor = type(frame.f_locals.get("self")).__name__
+            if executor.endswith("Executor"):
+                kind = executor  # the outermost compile decides
+        frame = frame.f_back
+    return kind == CELL_GRAPH_EXECUTOR

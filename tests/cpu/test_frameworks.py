@@ -1,0 +1,210 @@
+"""Ours inside the training frameworks MindSpore users train with: the frameworks tier.
+
+Run by ``bash scripts/frameworks_tier.sh`` (CI runs it after the version tier), each framework in the venv
+of the MindSpore it needs; there ``MINDSPORE_RADAM_FRAMEWORKS`` names the frameworks that must import
+(a missing one fails instead of skipping). Outside that tier these tests are deselected (marker
+``frameworks``). Each runs the framework's own training machinery with ours and, in the same test, the
+controls: MindSpore's built-in optimizers (and the framework's own where it has one) in the same pipeline.
+"""
+import os
+
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Tensor, nn
+
+import mindspore_radam
+from mindspore_radam.nn import RAdam as NNRAdam
+
+pytestmark = pytest.mark.frameworks
+
+MODES = {"pynative": ms.PYNATIVE_MODE, "graph": ms.GRAPH_MODE}
+
+
+def framework(name):
+    """Imports framework `name`; where the tier requires it, failing to import is an error, not a skip."""
+    required = {item.strip() for item in os.environ.get("MINDSPORE_RADAM_FRAMEWORKS", "").split(",")}
+    try:
+        return __import__(name)
+    except ImportError as error:
+        if name in required:
+            raise
+        pytest.skip(f"{name} is not installed here ({error}); the frameworks tier installs it")
+    return None
+
+
+def tiny_net():
+    ms.set_seed(0)
+    return nn.SequentialCell(nn.Dense(4, 8, weight_init="normal"), nn.ReLU(), nn.Dense(8, 2, weight_init="normal"))
+
+
+def batches(count=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(Tensor(rng.standard_normal((4, 4)).astype(np.float32)), Tensor(rng.standard_normal((4, 2)).astype(np.float32)))
+            for _ in range(count)]
+
+
+def make_optimizer(kind, params):
+    if kind == "ours_nn":
+        return NNRAdam(params, learning_rate=0.01)
+    if kind == "ours_core":
+        return mindspore_radam.RAdam(params, lr=0.01)
+    if kind == "builtin_radam":
+        return ms.experimental.optim.RAdam(params, lr=0.01)
+    return nn.Adam(params, learning_rate=0.01)
+
+
+OPTIMIZERS = ("ours_nn", "ours_core", "builtin_radam", "nn_adam")
+
+
+# --- mindone: EMA weight swaps around evaluation (its EvalSaveCallback does them at every save) ---
+
+def mindone_run(kind, mode, swap_at=None, swap_back=True):
+    framework("mindone")
+    from mindone.trainers.ema import EMA  # pylint: disable=import-outside-toplevel
+    from mindone.trainers.train_step import TrainOneStepWrapper  # pylint: disable=import-outside-toplevel
+    ms.set_context(mode=MODES[mode])
+    net = tiny_net()
+    params = net.trainable_params()
+    ema = EMA(net, ema_decay=0.9, offloading=True)  # mindone's default: swaps with Parameter.set_data
+    step = TrainOneStepWrapper(nn.WithLossCell(net, nn.MSELoss()), make_optimizer(kind, params),
+                               scale_sense=Tensor(1.0, ms.float32), ema=ema, drop_overflow_update=True)
+    for index, (x, y) in enumerate(batches()):
+        step(x, y)
+        if index == swap_at:
+            ema.swap_before_eval()  # the EMA weights in, for evaluation
+            net(x)
+            if swap_back:
+                ema.swap_after_eval()  # the training weights back
+    return [p.asnumpy().copy() for p in params]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", OPTIMIZERS)
+def test_mindone_ema_swap_around_eval_leaves_training_unchanged(kind, mode):
+    """With every optimizer, ours and MindSpore's alike, the EMA swap in and out around an evaluation
+    leaves training bit-identical to training without it (the weights come back, training goes on from
+    them, not from the EMA weights)."""
+    without = mindone_run(kind, mode)
+    with_swap = mindone_run(kind, mode, swap_at=3)
+    for ours, want in zip(with_swap, without):
+        np.testing.assert_array_equal(ours, want)
+
+
+@pytest.mark.parametrize("kind", ("ours_nn", "ours_core"))
+def test_mindone_ema_swap_comparison_can_fail(kind):
+    """Negative control: the swap without the swap back (training goes on from the EMA weights) differs."""
+    without = mindone_run(kind, "pynative")
+    left_in = mindone_run(kind, "pynative", swap_at=3, swap_back=False)
+    assert any(not np.array_equal(a, b) for a, b in zip(left_in, without))
+
+
+def test_mindone_optimizer_only_checkpoint_is_refused_by_name_fallback_and_loads_strictly(tmp_path):
+    """mindone saves the optimizer's state without the network's Parameters; MindSpore's loader, not finding
+    a weight's name, would load ``exp_avg.<name>`` into it: refused, naming the call that works."""
+    framework("mindone")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = tiny_net()
+    optimizer = NNRAdam(net.trainable_params(), learning_rate=0.01)
+    train = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), optimizer)
+    for x, y in batches(3):
+        train(x, y)
+    weights = {p.name for p in net.trainable_params()}
+    state_only = [{"name": p.name, "data": p} for p in optimizer.get_parameters() if p.name not in weights]
+    path = str(tmp_path / "optimizer.ckpt")
+    ms.save_checkpoint(state_only, path)
+    fresh_net = tiny_net()
+    fresh = NNRAdam(fresh_net.trainable_params(), learning_rate=0.01)
+    before = [p.asnumpy().copy() for p in fresh_net.trainable_params()]
+    with pytest.raises(ValueError, match="strict_load=True"):
+        ms.load_param_into_net(fresh, ms.load_checkpoint(path))
+    for param, value in zip(fresh_net.trainable_params(), before):
+        np.testing.assert_array_equal(param.asnumpy(), value)
+    ms.load_param_into_net(fresh, ms.load_checkpoint(path), strict_load=True)
+    for ours, want in zip(fresh.exp_avg, optimizer.exp_avg):
+        np.testing.assert_array_equal(ours.asnumpy(), want.asnumpy())
+    # control: the step count came across
+    assert int(fresh.steps[0].asnumpy()) == 3
+
+
+# --- mindcv: create_trainer (its TrainStep: EMA, clipping, accumulation; Model with loss scale, sink) ---
+
+def mindcv_dataset(count=8):
+    data = batches(count, seed=1)
+    x = np.concatenate([a.asnumpy() for a, _ in data])
+    y = np.concatenate([b.asnumpy() for _, b in data])
+    return ms.dataset.NumpySlicesDataset({"x": x, "y": y}, shuffle=False).batch(4)
+
+
+def mindcv_train(make, mode, epochs=2, **trainer_kwargs):
+    framework("mindcv")
+    from mindcv.optim.optim_factory import init_group_params  # pylint: disable=import-outside-toplevel
+    from mindcv.utils import create_trainer  # pylint: disable=import-outside-toplevel
+    ms.set_context(mode=MODES[mode])
+    net = tiny_net()
+    groups = init_group_params(net.trainable_params(), weight_decay=0.05)  # mindcv's decay/no-decay split
+    optimizer = make(groups)
+    kwargs = dict(amp_level="O0", amp_cast_list=None, loss_scale_type="fixed", loss_scale=1.0,
+                  drop_overflow_update=False)
+    kwargs.update(trainer_kwargs)
+    model = create_trainer(net, nn.MSELoss(), optimizer, metrics=None, **kwargs)
+    model.train(epochs, mindcv_dataset(), dataset_sink_mode=False)
+    return [p.asnumpy().copy() for p in net.trainable_params()], optimizer
+
+
+def _ours(groups):
+    return NNRAdam(groups, learning_rate=0.01, betas=(0.9, 0.99))
+
+
+def _ours_other_lr(groups):
+    return NNRAdam(groups, learning_rate=0.02, betas=(0.9, 0.99))
+
+
+def _mindcv_adamw(groups):
+    from mindcv.optim.adamw import AdamW  # pylint: disable=import-outside-toplevel
+    return AdamW(groups, learning_rate=0.01)
+
+
+def _plain_train_step(mode, epochs=2):
+    """The same optimizer and data through MindSpore's plain TrainOneStepCell (no framework)."""
+    framework("mindcv")
+    from mindcv.optim.optim_factory import init_group_params  # pylint: disable=import-outside-toplevel
+    ms.set_context(mode=MODES[mode])
+    net = tiny_net()
+    train = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()),
+                                _ours(init_group_params(net.trainable_params(), weight_decay=0.05)))
+    for _ in range(epochs):
+        for row in mindcv_dataset().create_dict_iterator():
+            train(row["x"], row["y"])
+    return [p.asnumpy().copy() for p in net.trainable_params()]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mindcv_create_trainer_steps_ours_as_a_plain_train_step_does(mode):
+    """mindcv's trainer (its TrainStep, fixed loss scale) calls ours exactly as TrainOneStepCell does:
+    bit-identical parameters after 2 epochs; mindcv's own AdamW trains in the same trainer (control)."""
+    ours, optimizer = mindcv_train(_ours, mode)
+    plain = _plain_train_step(mode)
+    for a, b in zip(ours, plain):
+        np.testing.assert_array_equal(a, b)
+    assert int(optimizer.global_step.asnumpy()[0]) == 16  # 2 epochs of 8 batches
+    adamw, _ = mindcv_train(_mindcv_adamw, mode)
+    assert all(np.all(np.isfinite(p)) for p in adamw)
+    # control: another learning rate is told apart
+    other, _ = mindcv_train(_ours_other_lr, mode)
+    assert any(not np.array_equal(a, b) for a, b in zip(other, ours))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mindcv_trainer_with_ema_clipping_and_accumulation_trains(mode):
+    """EMA, gradient clipping and accumulation over 2 batches, mindcv's TrainStep: ours steps once per 2
+    batches (global_step counts optimizer steps) and the weights move; mindcv's AdamW beside it (control)."""
+    start = [p.asnumpy().copy() for p in tiny_net().trainable_params()]
+    kwargs = dict(ema=True, ema_decay=0.9, clip_grad=True, clip_value=1.0, gradient_accumulation_steps=2)
+    ours, optimizer = mindcv_train(_ours, mode, **kwargs)
+    assert int(optimizer.global_step.asnumpy()[0]) == 2
+    assert int(optimizer.steps[0].asnumpy()) == 2
+    assert all(np.all(np.isfinite(p)) for p in ours)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ours, start)) > 1e-3
+    adamw, _ = mindcv_train(_mindcv_adamw, mode, **kwargs)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(adamw, start)) > 1e-3
