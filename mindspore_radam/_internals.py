@@ -65,8 +65,9 @@ def share_stateless_helpers(cell, memo):
 def loader_arguments(depth=2):
     """``(parameter_dict, strict_load)`` of the ``mindspore.load_param_into_net`` call asking for a Cell's
     Parameters, else None: looked for `depth` frames up from here (2: the caller's caller, a Cell's
-    ``parameters_and_names``) and up to two more (the loader's own loop, or ``_is_auto_parallel_mode``). Relies on: the loader (unwrapped from its decorator) calling
-    ``parameters_and_names`` before its first write, with those two names as locals."""
+    ``parameters_and_names``) and up to two more (the loader's own loop, or ``_is_auto_parallel_mode``).
+    Relies on: the loader (unwrapped from its decorator) calling ``parameters_and_names`` before its first
+    write, with those two names as locals."""
     from mindspore.train import serialization  # pylint: disable=import-outside-toplevel
     code = inspect.unwrap(serialization.load_param_into_net).__code__
     frame = sys._getframe(depth)  # pylint: disable=protected-access

@@ -199,7 +199,20 @@ def check_param_list(params, where):
                             f"floating-point Parameters only ({', '.join(str(d) for d in SUPPORTED_DTYPES)}). Complex Parameters: "
                             f"optimize their real and imaginary parts as two float Parameters; integer and bool "
                             f"ones have no gradient to follow")
+        if not param.requires_grad:
+            raise ValueError(frozen_message(f"{where}[{index}]", [param.name]))
     return params
+
+
+def frozen_message(where, names):
+    """Frozen Parameters (``requires_grad=False``) handed to an optimizer: MindSpore gives them zero
+    gradients in PyNative, and their real ones inside ``jit``, so momentum, weight decay or the
+    gradient would move them; torch leaves them untouched. Refused, with what works."""
+    return (f"{where}: Parameters {names} have requires_grad=False (frozen), and an optimizer would still move them "
+            f"(MindSpore computes their gradients inside jit, and momentum and weight decay act on zero ones). "
+            f"Build the optimizer from net.trainable_params() (frozen Parameters then stay bit-identical); to "
+            f"freeze a layer mid-run, build a new optimizer and train step from trainable_params() and load the "
+            f"state into it with mindspore.load_param_into_net(new, old.parameters_dict(), strict_load=True)")
 
 
 def check_param_groups(params):
@@ -260,6 +273,37 @@ def _tensor_shape_and_dtype(tensor):
     return tensor.shape, tensor.dtype
 
 
+# Sparse gradients (graph code): named, so the check below reports them.
+@_shape_and_dtype.register("RowTensor")
+def _row_tensor_shape_and_dtype(tensor):
+    return "RowTensor", tensor.values.dtype
+
+
+@_shape_and_dtype.register("COOTensor")
+def _coo_tensor_shape_and_dtype(tensor):
+    return "COOTensor", tensor.values.dtype
+
+
+@_shape_and_dtype.register("CSRTensor")
+def _csr_tensor_shape_and_dtype(tensor):
+    return "CSRTensor", tensor.values.dtype
+
+
+def check_dense_gradients(gradients, names):
+    """Python-side (calls from Python): every gradient is a Tensor. A sparse gradient that left a ``jit``
+    function arrives as a tuple ``(indices, values, dense_shape)``, or as a RowTensor object."""
+    for index, (grad, name) in enumerate(zip(gradients, names)):
+        if not isinstance(grad, Tensor):
+            kind = type(grad).__name__
+            if isinstance(grad, tuple):
+                kind = "a tuple (indices, values, dense_shape): a RowTensor out of a jit function"
+            raise TypeError(f"gradients[{index}] for parameter '{name}' is a sparse gradient ({kind}, e.g. from "
+                            f"nn.EmbeddingLookup(..., sparse=True)): RAdam takes dense gradients, as torch.optim.RAdam "
+                            f"does. Use a dense layer (nn.Embedding, or nn.EmbeddingLookup(..., target='DEVICE', "
+                            f"sparse=False)). "
+                            f"Nothing was updated.")
+
+
 def check_gradients(gradients, expected, names):
     """Call-time check of the gradient tuple against the parameters' ``(shape, dtype)`` pairs and names.
 
@@ -278,6 +322,18 @@ def check_gradients(gradients, expected, names):
 
 def _raise_first_mismatch(got, expected, names):
     for index, ((shape, dtype), (want_shape, want_dtype), name) in enumerate(zip(got, expected, names)):
+        if isinstance(shape, str):  # graph code raises only builtin exceptions, written out here
+            raise TypeError(f"gradients[{index}] for parameter '{name}' is a sparse gradient ({shape}, e.g. from "
+                            f"nn.EmbeddingLookup(..., sparse=True)): RAdam takes dense gradients, as torch.optim.RAdam "
+                            f"does. Use a dense layer (nn.Embedding, or nn.EmbeddingLookup(..., target='DEVICE', "
+                            f"sparse=False)). "
+                            f"Nothing was updated.")
+        if shape != want_shape and len(shape) == len(want_shape) > 1 and shape[1:] == want_shape[1:]:
+            raise ValueError(f"gradients[{index}]: shape {shape} does not match parameter "
+                             f"'{name}' of shape {want_shape}: if it is a sparse gradient's rows (PyNative hands "
+                             f"on those alone, e.g. for nn.EmbeddingLookup(..., sparse=True)), use a dense layer "
+                             f"(nn.Embedding, or nn.EmbeddingLookup(..., target='DEVICE', sparse=False)); RAdam takes "
+                             f"dense gradients")
         if shape != want_shape:
             raise ValueError(f"gradients[{index}]: shape {shape} does not match parameter "
                              f"'{name}' of shape {want_shape}")

@@ -175,6 +175,13 @@ class GroupEngine(live.LiveLoads):
     def live_weights(self):
         return tuple(self._engine_weights())
 
+    def check_trainable(self):
+        """Raises ValueError when a Parameter it updates was frozen (``requires_grad=False``) since the
+        optimizer was built: run before every call from Python, and while a caller's graph compiles it."""
+        frozen = [p.name for p in self._engine_weights() if not p.requires_grad]
+        if frozen:
+            raise ValueError(_validation.frozen_message("optimizer.parameters", frozen))
+
     # --- loads --------------------------------------------------------------------------------------
 
     def _load_step(self, param, value):  # pylint: disable=no-self-use

@@ -70,6 +70,8 @@ def note_inlined(key):
     the storage of the weights that graph holds (None for a GRAPH_MODE Cell's graph, which follows
     every load). Runs in Python at compile time (``constexpr``)."""
     owner = _OWNERS.get(key)
+    if owner is not None and hasattr(owner, "check_trainable"):
+        owner.check_trainable()
     if owner is not None and not getattr(owner, "_radam_compiling_own_step", False):
         # pylint: disable=protected-access
         owner._radam_inlined = True

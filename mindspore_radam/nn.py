@@ -148,6 +148,9 @@ class RAdam(GroupEngine, nn.Optimizer):
         """A call from Python (PyNative or GRAPH_MODE ``TrainOneStepCell``'s eager ``construct``): the step
         follows the weights' storage (:func:`mindspore_radam.live.follow_storage`). Inside graph code the
         parser inlines :meth:`construct` instead."""
+        self.check_trainable()
+        if args:
+            _validation.check_dense_gradients(args[0], self._names)
         live.follow_storage(self)
         self._radam_compiling_own_step = True
         try:

@@ -244,6 +244,8 @@ class RAdam(GroupEngine, Optimizer):
         Inside graph code (a ``jit`` train step, a GRAPH_MODE train-step Cell) the parser inlines
         :meth:`construct` instead, and this method is not used.
         """
+        self.check_trainable()
+        _validation.check_dense_gradients(gradients, self._names)
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
         live.follow_storage(self)

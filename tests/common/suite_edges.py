@@ -1,0 +1,160 @@
+"""Shared tests of the edges users train into: sparse gradients and frozen Parameters, in the patterns
+they run (a call from Python after a compiled backward, a jit train step, nn.TrainOneStepCell in both
+modes). Each refusal happens before anything changes and names the Parameter and what works instead."""
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Tensor, nn
+
+import mindspore_radam
+from mindspore_radam.nn import RAdam as NNRAdam
+
+
+class EmbeddingNet(nn.Cell):
+    def __init__(self, sparse):
+        super().__init__()
+        ms.set_seed(1)
+        # the sparse gradient of the CPU lookup, or the dense one of the device lookup
+        self.emb = nn.EmbeddingLookup(10, 3, sparse=sparse, target="CPU" if sparse else "DEVICE")
+        self.head = nn.Dense(3, 1)
+
+    def construct(self, ids):
+        return self.head(self.emb(ids)).sum()
+
+
+IDS = np.array([[1, 2], [3, 1]], np.int32)
+SPARSE_PATTERNS = ("split", "jit", "cell-graph", "cell-pynative")
+
+
+def _embedding_step(pattern, sparse):
+    """(step(), optimizer) for the embedding net in `pattern`; core RAdam for split/jit, nn.RAdam in cells."""
+    ms.set_context(mode=ms.GRAPH_MODE if pattern == "cell-graph" else ms.PYNATIVE_MODE)
+    net = EmbeddingNet(sparse)
+    ids = Tensor(IDS)
+    if pattern.startswith("cell"):
+        optimizer = NNRAdam(net.trainable_params(), learning_rate=0.1)
+        train = nn.TrainOneStepCell(net, optimizer)
+        return lambda: train(ids), optimizer
+    optimizer = mindspore_radam.RAdam(net.trainable_params(), lr=0.1)
+    grad_fn = ms.value_and_grad(net, None, optimizer.parameters)
+    if pattern == "split":
+        compiled = ms.jit(grad_fn)
+
+        def split():
+            _, grads = compiled(ids)
+            return optimizer(grads)
+        return split, optimizer
+
+    @ms.jit
+    def step(x):
+        loss, grads = grad_fn(x)
+        optimizer(grads)
+        return loss
+    return lambda: step(ids), optimizer
+
+
+def _snapshot(optimizer):
+    return [p.asnumpy().copy() for p in optimizer.get_parameters()]
+
+
+@pytest.mark.parametrize("pattern", SPARSE_PATTERNS)
+def test_sparse_gradients_are_refused_naming_the_parameter(pattern):
+    step, optimizer = _embedding_step(pattern, sparse=True)
+    before = _snapshot(optimizer)
+    # PyNative's autodiff hands on a RowTensor's rows alone: a shape mismatch there, with the same advice.
+    error = ValueError if pattern == "cell-pynative" else TypeError
+    with pytest.raises(error, match=r"emb\.embedding_table.*sparse=False"):
+        step()
+    for value, want in zip(_snapshot(optimizer), before):
+        np.testing.assert_array_equal(value, want)
+
+
+@pytest.mark.parametrize("pattern", SPARSE_PATTERNS)
+def test_dense_embedding_gradients_train_in_the_same_patterns(pattern):
+    """Negative control: the same net with sparse=False steps, and its embedding moves."""
+    step, optimizer = _embedding_step(pattern, sparse=False)
+    before = optimizer.parameters[0].asnumpy().copy()
+    step()
+    step()
+    assert not np.array_equal(optimizer.parameters[0].asnumpy(), before)
+
+
+# --- frozen Parameters (requires_grad=False) ---
+
+def _frozen_net():
+    ms.set_seed(2)
+    net = nn.Dense(3, 2)
+    net.bias.requires_grad = False
+    return net
+
+
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_frozen_parameters_are_refused_at_construction(door):
+    net = _frozen_net()
+    with pytest.raises(ValueError, match=r"'bias'.*requires_grad=False.*trainable_params\(\)"):
+        if door == "core":
+            mindspore_radam.RAdam(net.get_parameters(), lr=0.1)
+        else:
+            NNRAdam(net.get_parameters(), learning_rate=0.1)
+
+
+X, Y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+
+
+def _train_step(pattern, net, optimizer):
+    ms.set_context(mode=ms.GRAPH_MODE if pattern == "cell-graph" else ms.PYNATIVE_MODE)
+    loss = nn.WithLossCell(net, nn.MSELoss())
+    if pattern.startswith("cell"):
+        train = nn.TrainOneStepCell(loss, optimizer)
+        return lambda: train(Tensor(X), Tensor(Y))
+    grad_fn = ms.value_and_grad(loss, None, optimizer.parameters)
+
+    def step(x, y):
+        value, grads = grad_fn(x, y)
+        optimizer(grads)
+        return value
+    step = ms.jit(step) if pattern == "jit" else step
+    return lambda: step(Tensor(X), Tensor(Y))
+
+
+@pytest.mark.parametrize("pattern", ("pynative", "jit", "cell-graph", "cell-pynative"))
+def test_trainable_params_leave_frozen_ones_bit_identical(pattern):
+    """The way that works: built from trainable_params(), a frozen bias stays bit-identical, the weight moves."""
+    net = _frozen_net()
+    bias, weight = net.bias.asnumpy().copy(), net.weight.asnumpy().copy()
+    make = NNRAdam if pattern.startswith("cell") else mindspore_radam.RAdam
+    optimizer = make(net.trainable_params(), 0.1)
+    step = _train_step(pattern, net, optimizer)
+    for _ in range(3):
+        step()
+    np.testing.assert_array_equal(net.bias.asnumpy(), bias)
+    assert not np.array_equal(net.weight.asnumpy(), weight)  # control: the trainable one moved
+
+
+@pytest.mark.parametrize("pattern", ("pynative", "cell-pynative"))
+def test_a_parameter_frozen_between_calls_from_python_is_refused(pattern):
+    net = nn.Dense(3, 2)
+    make = NNRAdam if pattern.startswith("cell") else mindspore_radam.RAdam
+    optimizer = make(net.trainable_params(), 0.1)
+    step = _train_step(pattern, net, optimizer)
+    step()
+    net.bias.requires_grad = False
+    before = _snapshot(optimizer)
+    with pytest.raises(ValueError, match=r"'bias'.*requires_grad=False"):
+        step()
+    for value, want in zip(_snapshot(optimizer), before):
+        np.testing.assert_array_equal(value, want)
+    net.bias.requires_grad = True  # control: unfrozen, it steps again
+    step()
+    assert not np.array_equal(net.bias.asnumpy(), before[1])
+
+
+@pytest.mark.parametrize("pattern", ("jit", "cell-graph"))
+def test_a_graph_compiled_after_a_freeze_is_refused(pattern):
+    net = nn.Dense(3, 2)
+    make = NNRAdam if pattern.startswith("cell") else mindspore_radam.RAdam
+    optimizer = make(net.trainable_params(), 0.1)
+    net.bias.requires_grad = False
+    step = _train_step(pattern, net, optimizer)
+    with pytest.raises((ValueError, RuntimeError), match=r"'bias'.*requires_grad=False"):
+        step()

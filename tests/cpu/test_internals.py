@@ -1,0 +1,156 @@
+"""Canaries for mindspore_radam._internals: each checks, on the MindSpore installed, the behaviour one hook
+relies on, and fails naming the hook when a release changes it. The version tier runs them on every
+supported release (2.7-2.10)."""
+import copy
+
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Parameter, Tensor, jit, nn, ops
+
+from mindspore_radam import _internals
+
+pytestmark = pytest.mark.versions
+
+
+def _param(value=1.0, name="w"):
+    return Parameter(Tensor(np.full((2, 3), value, np.float32)), name=name)
+
+
+def test_set_data_and_the_loader_write_through_the_instance_assign_value():
+    param, calls = _param(), []
+
+    def recording(self, value):
+        calls.append(value)
+        return _internals.class_assign_value(self, value)
+
+    assert _internals.install_assign_value(param, recording)
+    assert not _internals.install_assign_value(param, recording)  # once only
+    param.set_data(Tensor(np.zeros((2, 3), np.float32)))
+    cell = nn.Cell()
+    cell.w = param
+    ms.load_param_into_net(cell, {"w": Parameter(Tensor(np.ones((2, 3), np.float32)), name="w")})
+    assert len(calls) == 2, ("_internals.install_assign_value: Parameter.set_data or load_param_into_net no longer "
+                             "call the instance's assign_value; loads into the optimizer's state would miss "
+                             "compiled graphs")
+    np.testing.assert_array_equal(param.asnumpy(), np.ones((2, 3), np.float32))
+    # control: without the hook, set_data gives new storage (MindSpore's semantics, which the user's keep)
+    plain = _param()
+    before = plain.data_ptr()
+    plain.set_data(Tensor(np.zeros((2, 3), np.float32)))
+    assert plain.data_ptr() != before
+
+
+class _Stepper(nn.Cell):
+    def __init__(self):
+        super().__init__()
+        self.w = _param(2.0)
+        self.scale = 1.0
+
+    @jit(backend="ms_backend")
+    def step(self, x):
+        return self.w * x * self.scale
+
+    def construct(self, x):
+        return self.w * x
+
+
+def test_a_jit_method_called_from_python_leaves_parse_method_set():
+    cell = _Stepper()
+    cell.step(Tensor(np.ones((2, 3), np.float32)))
+    assert getattr(cell, "__parse_method__", "construct") in ("step", "construct"), (
+        "_internals.restore_parse_method: MindSpore no longer keeps the parsed method's name in "
+        "Cell.__parse_method__")
+    _internals.restore_parse_method(cell)
+    assert cell.__parse_method__ == "construct"
+
+
+def test_bumping_create_time_recompiles_a_cells_jit_methods():
+    cell = _Stepper()
+    x = Tensor(np.ones((2, 3), np.float32))
+    assert float(cell.step(x).asnumpy()[0, 0]) == 2.0
+    cell.scale = 3.0  # a Python constant of the compiled graph
+    assert float(cell.step(x).asnumpy()[0, 0]) == 2.0, "control: the compiled method is reused"
+    _internals.recompile(cell)
+    assert float(cell.step(x).asnumpy()[0, 0]) == 6.0, (
+        "_internals.recompile: a new Cell._create_time no longer makes MindSpore compile the Cell's jit "
+        "methods again (structural switches would keep the old compiled step)")
+
+
+def test_own_parameter_names_are_the_cells_and_load_state_dict_reports_dotted_ones():
+    cell = nn.Cell()
+    cell.state = ms.ParameterTuple([_param(name="exp_avg.w")])
+    assert _internals.own_parameter_names(cell) == ("exp_avg.w",)
+    result = cell.load_state_dict(cell.state_dict(), strict=False)
+    assert "exp_avg.w" in result.unexpected_keys, (
+        "_cell.keep_state_dict_loadable: MindSpore no longer reports dotted names as unexpected; the hook "
+        "that takes them off may be dropped")
+
+
+def test_map_helpers_cannot_be_deep_copied_but_can_be_shared():
+    class Holder(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.hyper_map = ops.HyperMap()
+
+    holder = Holder()
+    with pytest.raises(Exception):
+        copy.deepcopy(holder.hyper_map)  # control: the reason for the hook
+    memo = {}
+    _internals.share_stateless_helpers(holder, memo)
+    assert memo[id(holder.hyper_map)] is holder.hyper_map
+
+
+def test_the_loader_is_found_from_parameters_and_names():
+    seen = []
+
+    class Probe(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.w = _param()
+
+        def parameters_and_names(self, name_prefix="", expand=True):
+            seen.append(_internals.loader_arguments())
+            return super().parameters_and_names(name_prefix, expand)
+
+    checkpoint = {"w": Parameter(Tensor(np.ones((2, 3), np.float32)), name="w")}
+    ms.load_param_into_net(Probe(), checkpoint, strict_load=True)
+    found = [item for item in seen if item is not None]
+    assert found and found[0][0] is checkpoint and found[0][1] is True, (
+        "_internals.loader_arguments: load_param_into_net no longer calls parameters_and_names with "
+        "parameter_dict/strict_load as locals; the loader's name fallback would go unrefused")
+    seen.clear()
+    list(Probe().parameters_and_names())
+    assert seen == [None]  # control: outside the loader
+
+
+def test_compiling_a_cell_graph_is_told_from_a_jit_function():
+    from mindspore.ops import constexpr  # pylint: disable=import-outside-toplevel
+    kinds = []
+
+    @constexpr
+    def note():
+        kinds.append(_internals.compiling_a_cell_graph())
+        return True
+
+    class Net(nn.Cell):
+        def construct(self, x):
+            note()
+            return x * 2
+
+    mode = ms.get_context("mode")
+    try:
+        ms.set_context(mode=ms.GRAPH_MODE)
+        Net()(Tensor(np.ones(3, np.float32)))
+    finally:
+        ms.set_context(mode=mode)
+
+    @jit
+    def function(x):
+        note()
+        return x * 3
+
+    function(Tensor(np.ones(3, np.float32)))
+    assert kinds == [True, False], (
+        f"_internals.compiling_a_cell_graph: the compile frames' executor classes changed ({kinds}); a state "
+        f"load into an optimizer a jit step compiled inline would not warn")
