@@ -57,10 +57,11 @@ def storage_of(params):
     return tuple(None if param.has_init else param.data_ptr() for param in params)
 
 
-def _moved(params, recorded):
-    """Names of `params` whose storage differs from `recorded` (a Parameter first initialized since
-    counts as unmoved: no graph can have held storage it did not have)."""
-    return [param.name for param, before, now in zip(params, recorded, storage_of(params))
+def _moved(params, recorded, current=None):
+    """Names of `params` whose storage (`current`, or read now) differs from `recorded` (a Parameter first
+    initialized since counts as unmoved: no graph can have held storage it did not have)."""
+    current = storage_of(params) if current is None else current
+    return [param.name for param, before, now in zip(params, recorded, current)
             if before is not None and now != before]
 
 
@@ -94,9 +95,10 @@ def follow_storage(cell):
     """Before a call from Python: recompile `cell`'s step when a weight it updates has new storage since
     the step compiled (see the module docstring), with a ``RuntimeWarning`` naming the weights."""
     weights = cell.live_weights()
+    current = storage_of(weights)  # read once: this runs before every call from Python
     recorded = getattr(cell, "_radam_step_storage", None)
-    if recorded is not None and len(recorded) == len(weights):
-        moved = _moved(weights, recorded)
+    if recorded is not None and recorded != current and len(recorded) == len(weights):
+        moved = _moved(weights, recorded, current)
         if moved:
             warnings.warn(
                 f"Parameters {moved} have new storage since this optimizer's last step (set_data or a "
@@ -106,7 +108,7 @@ def follow_storage(cell):
                 f"or call mindspore_radam.keep_loads_in_place(net) before the first step so loads write into "
                 f"the existing storage.", RuntimeWarning, stacklevel=3)
             recompile(cell)
-    cell._radam_step_storage = storage_of(weights)  # pylint: disable=protected-access
+    cell._radam_step_storage = current  # pylint: disable=protected-access
 
 
 def check_state_load(cell, param):

@@ -245,8 +245,7 @@ class RAdam(GroupEngine, Optimizer):
         :meth:`construct` instead, and this method is not used.
         """
         self.check_trainable()
-        _validation.check_dense_gradients(gradients, self._names)
-        _validation.check_gradients(gradients, self._expected_grads, self._names)
+        _validation.check_gradients_from_python(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
         live.follow_storage(self)
         done = self._step(ms.mutable(tuple(gradients)), grads_finite)
