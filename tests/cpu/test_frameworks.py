@@ -142,7 +142,7 @@ def mindcv_train(make, mode, epochs=2, **trainer_kwargs):
     from mindcv.utils import create_trainer  # pylint: disable=import-outside-toplevel
     ms.set_context(mode=MODES[mode])
     net = tiny_net()
-    groups = init_group_params(net.trainable_params(), weight_decay=0.05)  # mindcv's decay/no-decay split
+    groups = init_group_params(net.trainable_params(), 0.05, "auto", [])  # mindcv's decay/no-decay split
     optimizer = make(groups)
     kwargs = dict(amp_level="O0", amp_cast_list=None, loss_scale_type="fixed", loss_scale=1.0,
                   drop_overflow_update=False)
@@ -172,7 +172,7 @@ def _plain_train_step(mode, epochs=2):
     ms.set_context(mode=MODES[mode])
     net = tiny_net()
     train = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()),
-                                _ours(init_group_params(net.trainable_params(), weight_decay=0.05)))
+                                _ours(init_group_params(net.trainable_params(), 0.05, "auto", [])))
     for _ in range(epochs):
         for row in mindcv_dataset().create_dict_iterator():
             train(row["x"], row["y"])
@@ -195,15 +195,17 @@ def test_mindcv_create_trainer_steps_ours_as_a_plain_train_step_does(mode):
     assert any(not np.array_equal(a, b) for a, b in zip(other, ours))
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", ("graph",))
 def test_mindcv_trainer_with_ema_clipping_and_accumulation_trains(mode):
     """EMA, gradient clipping and accumulation over 2 batches, mindcv's TrainStep: ours steps once per 2
-    batches (global_step counts optimizer steps) and the weights move; mindcv's AdamW beside it (control)."""
+    batches (global_step counts optimizer steps) and the weights move; mindcv's AdamW beside it (control).
+    GRAPH_MODE only: in PyNative mindcv 0.3.0's GradientAccumulation assigns an int to its Parameter
+    ``_accumulation_step`` and raises TypeError with any optimizer (its AdamW too)."""
     start = [p.asnumpy().copy() for p in tiny_net().trainable_params()]
     kwargs = dict(ema=True, ema_decay=0.9, clip_grad=True, clip_value=1.0, gradient_accumulation_steps=2)
     ours, optimizer = mindcv_train(_ours, mode, **kwargs)
-    assert int(optimizer.global_step.asnumpy()[0]) == 2
-    assert int(optimizer.steps[0].asnumpy()) == 2
+    assert int(optimizer.global_step.asnumpy()[0]) == 8
+    assert int(optimizer.steps[0].asnumpy()) == 8  # 16 batches, one step per 2
     assert all(np.all(np.isfinite(p)) for p in ours)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ours, start)) > 1e-3
     adamw, _ = mindcv_train(_mindcv_adamw, mode, **kwargs)
