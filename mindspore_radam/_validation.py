@@ -456,7 +456,8 @@ def check_state_dtype(value):
 NN_GROUP_KEYS = ("params", "lr", "weight_decay", "grad_centralization")
 
 
-def _check_beta(value, name):
+def check_beta(value, name):
+    """One coefficient, in [0, 1), named `name` in errors."""
     beta = _real(name, value)
     if not 0.0 <= beta < 1.0:
         raise ValueError(f"Invalid {name}: {beta!r}; it must be in [0, 1)")
@@ -472,8 +473,8 @@ def check_nn_betas(beta1, beta2, betas):
             given = ", ".join(name for name, value in (("beta1", beta1), ("beta2", beta2)) if value is not None)
             raise ValueError(f"give either betas or beta1/beta2, not both: got betas={betas!r} and {given}")
         return check_betas(betas, "betas")
-    return (_check_beta(0.9 if beta1 is None else beta1, "beta1"),
-            _check_beta(0.999 if beta2 is None else beta2, "beta2"))
+    return (check_beta(0.9 if beta1 is None else beta1, "beta1"),
+            check_beta(0.999 if beta2 is None else beta2, "beta2"))
 
 
 def check_nn_learning_rate(value, name="learning_rate"):

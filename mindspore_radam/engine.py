@@ -86,8 +86,10 @@ class GroupEngine(live.LiveLoads):
         self._ranges, self._active, self._options, self.implementations = (), (), (), []
         new = self._new_groups(ranges, options, active or [True] * len(ranges),
                                implementations or [None] * len(ranges))
-        # Assigned once, so checkpoints list the state, then the step counts, then the records.
-        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps, self.hyperparameters = map(ParameterTuple, new)
+        # Assigned once each, the records first: MindSpore's loader writes in this order, so a checkpoint
+        # whose record is refused raises before it has written any state (and the nn door kept this order).
+        self.hyperparameters = ParameterTuple(new[4])
+        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = map(ParameterTuple, new[:4])
         self._live_key = live.new_key(self)
         self._refresh_metadata()
         keep_state_dict_loadable(self)

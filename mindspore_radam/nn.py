@@ -12,7 +12,7 @@ import mindspore.common.dtype as mstype
 
 from mindspore_radam import _validation, live
 from mindspore_radam.engine import GroupEngine
-from mindspore_radam.functional import H, group_hyper, group_options, write_value
+from mindspore_radam.functional import H, fields_of_hyper, group_hyper, group_options, write_value
 
 
 _unscale = ops.MultitypeFuncGraph("unscale")
@@ -141,8 +141,10 @@ class RAdam(GroupEngine, nn.Optimizer):
         return ops.concat((hyper[:H.weight_decay], context[1][schedule], hyper[H.weight_decay + 1:]))
 
     def _hyper_loaded(self, group_id, fields):
-        common = {key: value for key, value in fields.items() if key != "weight_decay"}
-        self._options_common = dict(self._options_common, **common)
+        # Only the values every run shares; a run's structure (maximize, decoupled decay) stays the run's
+        # own, so a setter that rebuilds every run's record later can't switch the other runs' structure.
+        common = ("betas", "eps", "threshold", "degenerated_to_sgd")
+        self._options_common = dict(self._options_common, **{key: fields[key] for key in common})
 
     def __call__(self, *args, **kwargs):
         """A call from Python (PyNative or GRAPH_MODE ``TrainOneStepCell``'s eager ``construct``): the step
@@ -165,7 +167,7 @@ class RAdam(GroupEngine, nn.Optimizer):
 
     @beta1.setter
     def beta1(self, value):
-        self._set_common(betas=_validation.check_nn_betas(value, self.beta2, None))
+        self._set_common(betas=(_validation.check_beta(value, "beta1"), self.beta2))
 
     @property
     def beta2(self):
@@ -174,7 +176,7 @@ class RAdam(GroupEngine, nn.Optimizer):
 
     @beta2.setter
     def beta2(self, value):
-        self._set_common(betas=_validation.check_nn_betas(self.beta1, value, None))
+        self._set_common(betas=(self.beta1, _validation.check_beta(value, "beta2")))
 
     @property
     def eps(self):
@@ -189,7 +191,10 @@ class RAdam(GroupEngine, nn.Optimizer):
         """Validates `values` (checked betas, eps) and writes them into every run's hyperparameters in place."""
         checked = _validation.check_hyperparameters(values)
         common = dict(self._options_common, **checked)
-        runs = tuple(group_options(dict(common, weight_decay=options[H.weight_decay])) for options in self._options)
+        # Each run's own record with the new values: its structure (maximize, decoupled decay, a loaded record's
+        # switch) stays the run's.
+        runs = tuple(group_options(dict(fields_of_hyper(group_hyper(options), "nn.RAdam"), **checked))
+                     for options in self._options)
         for hyper, run_options in zip(self.hyperparameters, runs):
             write_value(hyper, group_hyper(run_options))
         self._options_common, self._options = common, runs

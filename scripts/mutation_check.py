@@ -220,6 +220,17 @@ MUTANTS = (
     Mutant("suite_module_not_collected", "the device folders miss the main shared suite module",
            "tests/common/devices.py", "glob(\"suite*.py\")", "glob(\"suite_*.py\")",
            ("tests/cpu/test_devices.py", "-k", "every_shared_suite_module")),
+    Mutant("records_registered_last", "a checkpoint whose record is refused has written the moments first",
+           "mindspore_radam/engine.py", "        self.hyperparameters = ParameterTuple(new[4])\n"
+           "        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = map(ParameterTuple, new[:4])",
+           "        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = map(ParameterTuple, new[:4])\n"
+           "        self.hyperparameters = ParameterTuple(new[4])",
+           (SUITE, "-k", "refused_record_in_a_checkpoint")),
+    Mutant("nn_setter_resets_structure", "an nn setter rebuilds every run from the shared options (a loaded run's "
+           "maximize is lost without a recompile)",
+           "mindspore_radam/nn.py", "group_options(dict(fields_of_hyper(group_hyper(options), \"nn.RAdam\"), **checked))",
+           "group_options(dict(common, weight_decay=options[H.weight_decay]))",
+           (SUITE, "-k", "setter_after_a_record_load")),
     # Where users train: sparse gradients, frozen Parameters; MindSpore's internals (canaries).
     Mutant("sparse_gradient_unnamed", "a sparse gradient in graph code fails without naming what to do",
            "mindspore_radam/_validation.py", "        if isinstance(shape, str):  #", "        if False:  #",

@@ -152,3 +152,48 @@ def test_the_release_checkpoint_comparison_can_fail(door):
     params, _ = _resume(door, checkpoint)
     want = np.load(os.path.join(DATA, f"compat_{door}_continued.npz"))
     assert any(not np.array_equal(p.asnumpy(), want[p.name]) for p in params)
+
+
+def test_nn_setter_after_a_record_load_keeps_each_runs_structure():
+    """A record loaded into one run switches that run only; a later eps/beta setter rewrites every run's
+    values but not the other runs' structure (control: the loaded run keeps maximize)."""
+    from mindspore_radam.functional import H  # pylint: disable=import-outside-toplevel
+    params = [Parameter(Tensor(np.ones(3, np.float32)), name=f"w{i}") for i in range(2)]
+    optimizer = NNRAdam([dict(params=params[:1], lr=0.1), dict(params=params[1:], lr=0.2)], fused=False)
+    record = optimizer.hyperparameters[0].asnumpy().copy()
+    record[H.maximize] = 1.0
+    optimizer.hyperparameters[0].set_data(Tensor(record))
+    optimizer.eps = 1e-7
+    assert [options[H.maximize] for options in optimizer._options] == [True, False]  # pylint: disable=protected-access
+    assert optimizer.hyperparameters[1].asnumpy()[H.maximize] == 0.0
+    assert optimizer.hyperparameters[0].asnumpy()[H.maximize] == 1.0
+
+
+@pytest.mark.parametrize("name", ("beta1", "beta2"))
+def test_nn_beta_setters_refuse_none(name):
+    optimizer = NNRAdam([Parameter(Tensor(np.ones(3, np.float32)), name="w")])
+    with pytest.raises(TypeError, match=name):
+        setattr(optimizer, name, None)
+    assert (optimizer.beta1, optimizer.beta2) == (0.9, 0.999)
+
+
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_a_refused_record_in_a_checkpoint_writes_no_state(door):
+    """MindSpore's loader writes in the optimizer's Parameter order: the records come first, so a checkpoint
+    whose record is refused (beta1 = 2.0) has changed no moment when it raises."""
+    from mindspore_radam.functional import H  # pylint: disable=import-outside-toplevel
+    params = [Parameter(Tensor(np.ones(3, np.float32)), name="w")]
+    optimizer = mindspore_radam.RAdam(params) if door == "core" else NNRAdam(params)
+    checkpoint = {name: Parameter(Tensor(p.asnumpy()), name=name) for name, p in optimizer.parameters_dict().items()}
+    checkpoint["exp_avg.w"] = Parameter(Tensor(np.full(3, 5.0, np.float32)), name="exp_avg.w")
+    record = checkpoint["hyperparameters.group_0"].asnumpy().copy()
+    record[H.beta1] = 2.0
+    checkpoint["hyperparameters.group_0"] = Parameter(Tensor(record), name="hyperparameters.group_0")
+    with pytest.raises(ValueError, match="beta"):
+        ms.load_param_into_net(optimizer, checkpoint)
+    np.testing.assert_array_equal(optimizer.exp_avg[0].asnumpy(), np.zeros(3, np.float32))
+    # control: the same checkpoint with a valid record loads the moment
+    checkpoint["hyperparameters.group_0"] = Parameter(Tensor(optimizer.hyperparameters[0].asnumpy()),
+                                                      name="hyperparameters.group_0")
+    ms.load_param_into_net(optimizer, checkpoint)
+    np.testing.assert_array_equal(optimizer.exp_avg[0].asnumpy(), np.full(3, 5.0, np.float32))
