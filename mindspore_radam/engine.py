@@ -84,12 +84,9 @@ class GroupEngine(live.LiveLoads):
         self._state_dtype, self._kahan, self._fused, self._like_param = state_dtype, kahan, fused, like_param
         self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
         self._ranges, self._active, self._options, self.implementations = (), (), (), []
-        new = self._new_groups(ranges, options, active or [True] * len(ranges),
-                               implementations or [None] * len(ranges))
-        # Assigned once each, the records first: MindSpore's loader writes in this order, so a checkpoint
-        # whose record is refused raises before it has written any state (and the nn door kept this order).
-        self.hyperparameters = ParameterTuple(new[4])
-        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = map(ParameterTuple, new[:4])
+        self.hyperparameters, self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (ParameterTuple(()),) * 5
+        self._register(self._new_groups(ranges, options, active or [True] * len(ranges),
+                                        implementations or [None] * len(ranges)))
         self._live_key = live.new_key(self)
         self._refresh_metadata()
         keep_state_dict_loadable(self)
@@ -121,6 +118,16 @@ class GroupEngine(live.LiveLoads):
                                     requires_grad=False))
         return new
 
+    def _register(self, new):
+        """Appends new groups' Parameters (as :meth:`_new_groups` returns them), the records first: MindSpore's
+        loader writes in registration order, so a checkpoint whose record is refused raises before it has
+        written any state (the nn door had this order)."""
+        exp_avg, exp_avg_sq, kahan_comp, steps, records = new
+        self.hyperparameters = ParameterTuple(tuple(self.hyperparameters) + tuple(records))
+        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (
+            ParameterTuple(tuple(old) + tuple(added)) for old, added in zip(
+                (self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps), (exp_avg, exp_avg_sq, kahan_comp, steps)))
+
     def _implementation_for(self, params):
         """The implementation a group of `params` gets; raises RuntimeError for ``fused=True`` where the
         kernel can't run (before anything changes)."""
@@ -129,10 +136,7 @@ class GroupEngine(live.LiveLoads):
     def _append_group(self, group_range, options, implementation=None):
         """A group added after construction (``add_param_group``): its step starts at 0, so its first step
         is t=1; our compiled step is built again to include it."""
-        new = self._new_groups([group_range], [options], [True], [implementation])
-        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps, self.hyperparameters = (
-            ParameterTuple(tuple(old) + tuple(added)) for old, added in zip(
-                (self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps, self.hyperparameters), new))
+        self._register(self._new_groups([group_range], [options], [True], [implementation]))
         self._refresh_metadata()
         self._recompile()
 

@@ -37,6 +37,21 @@ class Mutant:
 
 
 SUITE = "tests/cpu/test_suite_cpu.py"
+# engine._register's body, and the same with the records registered after the state.
+REGISTER_RECORDS_FIRST = (
+    '        exp_avg, exp_avg_sq, kahan_comp, steps, records = new\n'
+    '        self.hyperparameters = ParameterTuple(tuple(self.hyperparameters) + tuple(records))\n'
+    '        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (\n'
+    '            ParameterTuple(tuple(old) + tuple(added)) for old, added in zip(\n'
+    '                (self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps), (exp_avg, exp_avg_sq, kahan_comp, steps)))\n'
+)
+REGISTER_RECORDS_LAST = (
+    '        exp_avg, exp_avg_sq, kahan_comp, steps, records = new\n'
+    '        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (\n'
+    '            ParameterTuple(tuple(old) + tuple(added)) for old, added in zip(\n'
+    '                (self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps), (exp_avg, exp_avg_sq, kahan_comp, steps)))\n'
+    '        self.hyperparameters = ParameterTuple(tuple(self.hyperparameters) + tuple(records))\n'
+)
 EXAMPLES = "tests/cpu/test_examples_cpu.py"
 DISTRIBUTED = "tests/cpu/test_distributed_cpu.py"
 
@@ -221,10 +236,7 @@ MUTANTS = (
            "tests/common/devices.py", "glob(\"suite*.py\")", "glob(\"suite_*.py\")",
            ("tests/cpu/test_devices.py", "-k", "every_shared_suite_module")),
     Mutant("records_registered_last", "a checkpoint whose record is refused has written the moments first",
-           "mindspore_radam/engine.py", "        self.hyperparameters = ParameterTuple(new[4])\n"
-           "        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = map(ParameterTuple, new[:4])",
-           "        self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = map(ParameterTuple, new[:4])\n"
-           "        self.hyperparameters = ParameterTuple(new[4])",
+           "mindspore_radam/engine.py", REGISTER_RECORDS_FIRST, REGISTER_RECORDS_LAST,
            (SUITE, "-k", "refused_record_in_a_checkpoint")),
     Mutant("nn_setter_resets_structure", "an nn setter rebuilds every run from the shared options (a loaded run's "
            "maximize is lost without a recompile)",
