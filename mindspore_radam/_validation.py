@@ -1,7 +1,10 @@
-"""Argument checks for :class:`mindspore_radam.RAdam` and the schedulers of :mod:`mindspore_radam.lr_scheduler`.
+"""The argument checks every front door shares: values, Parameter lists, group keys, gradients.
 
-Every check runs before the optimizer creates or touches any Parameter, and every failure is a
-``ValueError`` or ``TypeError`` whose message names the argument and the value it got.
+Each owner keeps its own rules beside it (the core door's groups in :mod:`mindspore_radam.radam`, the
+``nn`` door's in :mod:`mindspore_radam.nn`, the schedulers' in :mod:`mindspore_radam.lr_scheduler`,
+Lookahead's in :mod:`mindspore_radam.lookahead`) and builds them from these. Every check runs before
+anything is created or touched; every failure is a ``ValueError`` or ``TypeError`` whose message names
+the argument as the user wrote it and the value it got.
 """
 import difflib
 import math
@@ -17,6 +20,8 @@ from mindspore.experimental.optim import Optimizer
 def class_name(value):
     """`value`'s class with its module (``mindtorch.nn.parameter.Parameter``): two frameworks' classes can
     share a name, and "must be a mindspore.Parameter, but got Parameter" helps nobody."""
+    if isinstance(value, Parameter):  # its class is made per instance, in module "abc"
+        return "mindspore.Parameter"
     cls = type(value)
     return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
@@ -42,7 +47,7 @@ _ALIASES = {
 }
 
 
-def _is_real(value):
+def is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
@@ -50,12 +55,12 @@ def _is_bool(value):
     return isinstance(value, (bool, np.bool_))
 
 
-def _real(name, value):
+def real(name, value):
     """Returns `value` (a number or a one-element real Tensor) as a float, or raises TypeError naming `name`."""
     if isinstance(value, Tensor) and value.size == 1 and value.dtype != mstype.bool_:
         return float(value.asnumpy().reshape(()))
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a real number, but got {value!r} of type {type(value).__name__}")
+    if not is_real(value):
+        raise TypeError(f"{name} must be a real number, but got {value!r} of type {class_name(value)}")
     return float(value)
 
 
@@ -71,11 +76,11 @@ def check_lr(value, name="lr"):
         number = float(value.asnumpy().reshape(()))
         if value.ndim != 0:
             value = value.reshape(())
-    elif _is_real(value):
+    elif is_real(value):
         number = float(value)
     else:
         raise TypeError(f"{name} must be a float, int or scalar Tensor, but got {value!r} "
-                        f"of type {type(value).__name__}")
+                        f"of type {class_name(value)}")
     if not math.isfinite(number) or number < 0.0:
         raise ValueError(f"Invalid learning rate: {name}={number!r}; it must be finite and >= 0")
     return value
@@ -90,7 +95,7 @@ def check_betas(value, name="betas"):
         raise ValueError(f"{name} must be a pair (beta1, beta2), but got {len(betas)} values: {value!r}")
     checked = []
     for index, beta in enumerate(betas):
-        beta = _real(f"{name}[{index}]", beta)
+        beta = real(f"{name}[{index}]", beta)
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid beta parameter at index {index}: {name}[{index}]={beta!r}; "
                              f"it must be in [0, 1)")
@@ -99,21 +104,21 @@ def check_betas(value, name="betas"):
 
 
 def check_eps(value, name="eps"):
-    eps = _real(name, value)
+    eps = real(name, value)
     if not math.isfinite(eps) or eps < 0.0:
         raise ValueError(f"Invalid epsilon value: {name}={eps!r}; it must be finite and >= 0")
     return eps
 
 
 def check_weight_decay(value, name="weight_decay"):
-    weight_decay = _real(name, value)
+    weight_decay = real(name, value)
     if not math.isfinite(weight_decay) or weight_decay < 0.0:
         raise ValueError(f"Invalid weight_decay value: {name}={weight_decay!r}; it must be finite and >= 0")
     return weight_decay
 
 
 def check_threshold(value, name="threshold"):
-    threshold = _real(name, value)
+    threshold = real(name, value)
     if not math.isfinite(threshold):
         raise ValueError(f"Invalid threshold value: {name}={threshold!r}; it must be a finite number")
     return threshold
@@ -123,13 +128,13 @@ def check_flag(value, name):
     if isinstance(value, Tensor) and value.size == 1 and value.dtype == mstype.bool_:
         value = bool(value.asnumpy().reshape(()))
     if not _is_bool(value):
-        raise TypeError(f"{name} must be a bool, but got {value!r} of type {type(value).__name__}")
+        raise TypeError(f"{name} must be a bool, but got {value!r} of type {class_name(value)}")
     return bool(value)
 
 
 def check_fused(value):
     if value is not None and not _is_bool(value):
-        raise TypeError(f"fused must be None, True or False, but got {value!r} of type {type(value).__name__}")
+        raise TypeError(f"fused must be None, True or False, but got {value!r} of type {class_name(value)}")
     return None if value is None else bool(value)
 
 
@@ -168,9 +173,10 @@ def _did_you_mean(key, known, cutoff):
     return next(iter(difflib.get_close_matches(key, known, n=1, cutoff=cutoff)), None)
 
 
-def _check_group_keys(group, where):
-    """Rejects keys that look like a misspelt hyperparameter; other keys are user metadata."""
-    known = HYPERPARAMETERS + ("params",)
+def check_group_keys(group, where, known, *, metadata):
+    """The one group-key rule of both doors: a key that looks like a misspelt or foreign name of a known key
+    (``weight_decy``, ``learning_rate``) is refused with the key it probably means. Other unknown keys are
+    the user's metadata where the door keeps it (`metadata`, torch's convention), else refused too."""
     for key in group:
         if key in known:
             continue
@@ -179,6 +185,24 @@ def _check_group_keys(group, where):
         guess = _did_you_mean(key, known, cutoff=0.75)
         if guess is not None:
             raise ValueError(f"{where} has an unknown key {key!r}; did you mean {guess!r}?")
+        if not metadata:
+            raise ValueError(f"{where} has an unknown key {key!r}; a group holds {', '.join(map(repr, known))}")
+
+
+def check_unique(params, where, taken):
+    """The one duplicate rule of both doors: a Parameter is optimized once, and no two share a name (the
+    optimizer's state is saved under it, as MindSpore's own optimizers require). `taken` maps the names
+    already owned to their Parameters, and is updated."""
+    for param in params:
+        other = taken.get(param.name)
+        if other is param:
+            raise ValueError(f"Parameter {param.name!r} appears more than once among the optimizer's "
+                             f"parameters ({where})")
+        if other is not None:
+            raise ValueError(f"{where}: two different Parameters are named {param.name!r}; the optimizer saves its "
+                             f"state under each Parameter's name, so names must be unique: name them "
+                             f"(Parameter(..., name=...)) or take them from one Cell, which names them by attribute")
+        taken[param.name] = param
 
 
 def check_param_list(params, where):
@@ -187,9 +211,9 @@ def check_param_list(params, where):
         return [params]
     if isinstance(params, (set, frozenset)):
         raise TypeError(f"{where} must be an ordered collection (list or tuple) of Parameters, but got a "
-                        f"{type(params).__name__}, whose order changes between runs")
+                        f"{class_name(params)}, whose order changes between runs")
     if isinstance(params, (Tensor, str, bytes, dict)) or not isinstance(params, Iterable):
-        raise TypeError(f"{where} must be a list of Parameters, but got {type(params).__name__}")
+        raise TypeError(f"{where} must be a list of Parameters, but got {class_name(params)}")
     params = list(params)
     for index, param in enumerate(params):
         if not isinstance(param, Parameter):
@@ -213,56 +237,6 @@ def frozen_message(where, names):
             f"Build the optimizer from net.trainable_params() (frozen Parameters then stay bit-identical); to "
             f"freeze a layer mid-run, build a new optimizer and train step from trainable_params() and load the "
             f"state into it with mindspore.load_param_into_net(new, old.parameters_dict(), strict_load=True)")
-
-
-def check_param_groups(params):
-    """Normalizes the `params` argument into a list of group dicts with validated values."""
-    if params is None:
-        raise TypeError("params must be a list of Parameters or a list of dicts, but got None")
-    if isinstance(params, (set, frozenset)):
-        raise TypeError("params must be an ordered collection (list or tuple), but got a set, whose "
-                        "order changes between runs")
-    if isinstance(params, (Parameter, Tensor)):
-        raise TypeError("params must be a list of Parameters or a list of dicts, but got a single "
-                        f"{type(params).__name__}; wrap it in a list")
-    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
-        raise TypeError(f"params must be a list of Parameters or a list of dicts, but got "
-                        f"{type(params).__name__}")
-    items = list(params)
-    if not items:
-        raise ValueError("params is empty: the optimizer got no Parameters to optimize")
-    if all(isinstance(item, dict) for item in items):
-        groups = items
-    elif any(isinstance(item, dict) for item in items):
-        raise TypeError("params must be either all Parameters or all dicts, not a mix")
-    else:
-        groups = [{"params": check_param_list(items, "params")}]
-
-    owned = set()
-    checked_groups = []
-    for index, group in enumerate(groups):
-        where = f"params[{index}]" if len(groups) > 1 or isinstance(items[0], dict) else "params"
-        checked_groups.append(check_group(group, where, owned))
-    return checked_groups
-
-
-def check_group(group, where, owned):
-    """Validates one group dict; `owned` is the set of ids of Parameters already taken (updated)."""
-    if not isinstance(group, dict):
-        raise TypeError(f"{where} must be a dict with a 'params' key, but got {type(group).__name__}")
-    if "params" not in group:
-        raise ValueError(f"{where} has no 'params' key")
-    _check_group_keys(group, where)
-    group_params = check_param_list(group["params"], f"{where}['params']")  # may be empty, as in torch
-    for param in group_params:
-        if id(param) in owned:
-            raise ValueError(f"Parameter {param.name!r} appears more than once among the optimizer's "
-                             f"parameter groups ({where})")
-        owned.add(id(param))
-    checked = dict(group)
-    checked.update(check_hyperparameters(group, where))
-    checked["params"] = group_params
-    return checked
 
 
 _shape_and_dtype = ops.MultitypeFuncGraph("shape_and_dtype")
@@ -356,76 +330,6 @@ def _raise_first_mismatch(got, expected, names):
                             f"'{name}' of dtype {want_dtype}")
 
 
-def _count(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, but got {value!r} of type {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, but got {value}")
-
-
-def _fraction(name, value, low, high, closed):
-    number = _real(name, value)
-    inside = low <= number <= high if closed else low < number < high
-    if not inside:
-        bounds = f"[{low}, {high}]" if closed else f"({low}, {high})"
-        raise ValueError(f"{name} must be in {bounds}, but got {number!r}")
-
-
-def _positive(name, value, allow_zero=False):
-    number = _real(name, value)
-    if not math.isfinite(number) or number < 0.0 or (number == 0.0 and not allow_zero):
-        raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, but got {number!r}")
-
-
-_SCHEDULER_CHECKS = {
-    "warmup_steps": lambda name, value: _count(name, value, 0),
-    "flat_steps": lambda name, value: _count(name, value, 0),
-    "total_steps": lambda name, value: _count(name, value, 1),
-    "epochs": lambda name, value: _count(name, value, 1),
-    "steps_per_epoch": lambda name, value: _count(name, value, 1),
-    "eta_min": lambda name, value: _positive(name, value, allow_zero=True),
-    "warmup_start_factor": lambda name, value: _fraction(name, value, 0.0, 1.0, closed=True),
-    "pct_start": lambda name, value: _fraction(name, value, 0.0, 1.0, closed=False),
-    "div_factor": _positive,
-    "final_div_factor": _positive,
-    "three_phase": lambda name, value: check_flag(value, name),
-}
-
-
-def _check_optimizer(owner, optimizer):
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{owner}: optimizer must be a mindspore.experimental.optim.Optimizer "
-                        f"(mindspore_radam.RAdam is one), but got {type(optimizer).__name__}")
-
-
-def check_scheduler_args(scheduler, optimizer, last_epoch, **arguments):
-    """Checks a scheduler's arguments (see mindspore_radam.lr_scheduler) before it changes anything."""
-    _check_optimizer(scheduler, optimizer)
-    _count(f"{scheduler}: last_epoch", last_epoch, -1)
-    for key, value in arguments.items():
-        name = f"{scheduler}: {key}"
-        if key in _SCHEDULER_CHECKS:
-            _SCHEDULER_CHECKS[key](name, value)
-        elif key == "anneal_strategy" and value not in ("cos", "linear"):
-            raise ValueError(f"{name} must be 'cos' or 'linear', but got {value!r}")
-        elif key == "cycle_momentum" and value is not False:
-            raise ValueError(f"{name} must be False: MindSpore optimizers hold betas/momentum fixed, "
-                             f"so only the learning rate is cycled; got {value!r}")
-        elif key == "max_lr":
-            if len(value) != len(optimizer.param_groups):
-                raise ValueError(f"{name} has {len(value)} values for {len(optimizer.param_groups)} "
-                                 f"parameter groups")
-            for index, rate in enumerate(value):
-                _positive(f"{name}[{index}]", rate)
-
-
-def check_lookahead(optimizer, k, alpha):
-    """Lookahead's arguments (see mindspore_radam.lookahead)."""
-    _check_optimizer("Lookahead", optimizer)
-    _count("Lookahead: k", k, 1)
-    _fraction("Lookahead: alpha", alpha, 0.0, 1.0, closed=True)
-
-
 def check_grads_finite(flag):
     """The optional ``grads_finite`` input of an optimizer call: None or a one-element bool Tensor.
 
@@ -435,7 +339,7 @@ def check_grads_finite(flag):
         return
     if not isinstance(flag, Tensor):
         raise TypeError(f"grads_finite must be None or a bool Tensor (e.g. mindspore.amp.all_finite(grads)), "
-                        f"but got {type(flag).__name__}")
+                        f"but got {class_name(flag)}")
     if flag.dtype != mstype.bool_ or flag.size != 1:
         raise TypeError(f"grads_finite must be a bool Tensor with one element, but got dtype {flag.dtype} "
                         f"and shape {flag.shape}")
@@ -444,137 +348,47 @@ def check_grads_finite(flag):
 def check_state_dtype(value):
     """``state_dtype``: None (float32 state for half-precision parameters) or "param"."""
     if value is not None and not isinstance(value, str):
-        raise TypeError(f"state_dtype must be None or 'param', but got {value!r} of type {type(value).__name__}")
+        raise TypeError(f"state_dtype must be None or 'param', but got {value!r} of type {class_name(value)}")
     if value not in (None, "param"):
         raise ValueError(f"state_dtype must be None (float32 state for float16/bfloat16 parameters) or 'param' "
                          f"(the parameter's dtype), but got {value!r}")
     return value
 
 
-# --- mindspore_radam.nn.RAdam (the mindspore.nn.Optimizer front door) ---
-
-NN_GROUP_KEYS = ("params", "lr", "weight_decay", "grad_centralization")
-
-
 def check_beta(value, name):
-    """One coefficient, in [0, 1), named `name` in errors."""
-    beta = _real(name, value)
+    """One coefficient, in [0, 1), named `name` in errors (``beta1``, not ``betas[0]``)."""
+    beta = real(name, value)
     if not 0.0 <= beta < 1.0:
         raise ValueError(f"Invalid {name}: {beta!r}; it must be in [0, 1)")
     return beta
 
 
-def check_nn_betas(beta1, beta2, betas):
-    """``nn.RAdam``'s coefficients: ``beta1``/``beta2`` (the ``nn`` family's names) or ``betas`` (torch's
-    and the experimental family's pair, which framework configs write), one way, not both. Returns the
-    pair; the defaults are ``(0.9, 0.999)``."""
-    if betas is not None:
-        if beta1 is not None or beta2 is not None:
-            given = ", ".join(name for name, value in (("beta1", beta1), ("beta2", beta2)) if value is not None)
-            raise ValueError(f"give either betas or beta1/beta2, not both: got betas={betas!r} and {given}")
-        return check_betas(betas, "betas")
-    return (check_beta(0.9 if beta1 is None else beta1, "beta1"),
-            check_beta(0.999 if beta2 is None else beta2, "beta2"))
+def check_count(name, value, minimum):
+    """An int >= `minimum` (bools refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, but got {value!r} of type {class_name(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, but got {value}")
 
 
-def check_nn_learning_rate(value, name="learning_rate"):
-    """An ``nn``-style learning rate: a number, a 0-d Tensor, a 1-d Tensor or a list of numbers
-    indexed by the global step, or a ``LearningRateSchedule``. Values must be finite and >= 0."""
-    from mindspore.nn.learning_rate_schedule import LearningRateSchedule  # pylint: disable=import-outside-toplevel
-    if isinstance(value, LearningRateSchedule):
-        return value
-    if isinstance(value, Tensor):
-        if value.ndim > 1:
-            raise ValueError(f"{name} must be a 0-d or 1-d Tensor, but got a Tensor of shape {value.shape}")
-        if value.dtype == mstype.bool_:
-            raise TypeError(f"{name} must hold numbers, but got a Bool Tensor")
-        values = value.asnumpy().astype(np.float64).reshape(-1)
-    elif _is_real(value):
-        values = np.array([float(value)])
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            if not _is_real(item):
-                raise TypeError(f"{name}[{index}] must be a real number, but got {item!r}")
-        values = np.array([float(item) for item in value])
-    else:
-        raise TypeError(f"{name} must be a float, int, Tensor, list of numbers or LearningRateSchedule, "
-                        f"but got {type(value).__name__}")
-    if values.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.all(np.isfinite(values)) or np.any(values < 0.0):
-        raise ValueError(f"Invalid learning rate: {name} must be finite and >= 0, but got {value!r}")
-    return value
+def check_fraction(name, value, low, high, closed):
+    """A real number in [low, high] (`closed`) or (low, high)."""
+    number = real(name, value)
+    inside = low <= number <= high if closed else low < number < high
+    if not inside:
+        bounds = f"[{low}, {high}]" if closed else f"({low}, {high})"
+        raise ValueError(f"{name} must be in {bounds}, but got {number!r}")
 
 
-def check_nn_weight_decay(value, name="weight_decay"):
-    """A number >= 0, or a Cell mapping the global step to the coefficient (a dynamic weight decay)."""
-    from mindspore.nn import Cell  # pylint: disable=import-outside-toplevel
-    if isinstance(value, Cell):
-        return value
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a float, int or a Cell of the global step, but got {value!r} "
-                        f"of type {type(value).__name__}")
-    return check_weight_decay(value, name)
+def check_positive(name, value, allow_zero=False):
+    """A finite real number > 0 (>= 0 with `allow_zero`)."""
+    number = real(name, value)
+    if not math.isfinite(number) or number < 0.0 or (number == 0.0 and not allow_zero):
+        raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, but got {number!r}")
 
 
-def check_loss_scale(value):
-    if not _is_real(value):
-        raise TypeError(f"loss_scale must be a float, but got {value!r} of type {type(value).__name__}")
-    if not math.isfinite(float(value)) or float(value) <= 0.0:
-        raise ValueError(f"Invalid loss_scale: {value!r}; it must be finite and > 0")
-    return float(value)
-
-
-def check_nn_params(params):
-    """``mindspore.nn.Optimizer``'s `params`: Parameters, or group dicts (``NN_GROUP_KEYS``) and at
-    most one ``{'order_params': ...}`` dict. Checks what ``nn.Optimizer`` would reject later, with
-    errors that name the argument, before anything is created."""
-    if isinstance(params, (Parameter, Tensor)) or params is None or isinstance(params, (str, bytes, dict)) \
-            or not isinstance(params, Iterable) or isinstance(params, (set, frozenset)):
-        raise TypeError(f"params must be a list of Parameters or of group dicts, but got {type(params).__name__}")
-    items = list(params)
-    if not items:
-        raise ValueError("params is empty: the optimizer got no Parameters to optimize")
-    if not all(isinstance(item, dict) for item in items):
-        check_param_list(items, "params")
-        _check_unique(items, "params")
-        return items
-    seen, group_params, ordered = [], [], None
-    for index, group in enumerate(items):
-        where = f"params[{index}]"
-        if "order_params" in group:
-            if len(group) > 1:
-                raise ValueError(f"{where}: the 'order_params' dict must hold only that key, but has {sorted(group)}")
-            ordered = check_param_list(group["order_params"], f"{where}['order_params']")
-            continue
-        for key in group:
-            if key not in NN_GROUP_KEYS:
-                guess = _did_you_mean(str(key), NN_GROUP_KEYS, cutoff=0.6)
-                hint = f"; did you mean {guess!r}?" if guess else ""
-                raise ValueError(f"{where} has an unknown key {key!r} (known: {', '.join(NN_GROUP_KEYS)}, "
-                                 f"or a separate 'order_params' dict){hint}")
-        if "params" not in group:
-            raise ValueError(f"{where} has no 'params' key")
-        members = check_param_list(group["params"], f"{where}['params']")
-        if not members:
-            raise ValueError(f"{where}['params'] is empty")
-        if "lr" in group:
-            check_nn_learning_rate(group["lr"], f"{where}['lr']")
-        if "weight_decay" in group:
-            check_nn_weight_decay(group["weight_decay"], f"{where}['weight_decay']")
-        if "grad_centralization" in group:
-            check_flag(group["grad_centralization"], f"{where}['grad_centralization']")
-        seen += members
-        group_params.append(members)
-    _check_unique(seen, "params")
-    if ordered is not None and (len(ordered) != len(seen) or {id(p) for p in ordered} != {id(p) for p in seen}):
-        raise ValueError("params: 'order_params' must list exactly the Parameters of the groups, each once")
-    return items
-
-
-def _check_unique(params, where):
-    names = set()
-    for param in params:
-        if param.name in names:
-            raise ValueError(f"{where}: Parameter {param.name!r} appears more than once")
-        names.add(param.name)
+def check_optimizer(owner, optimizer):
+    """What a scheduler or Lookahead drives: an experimental-family optimizer."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{owner}: optimizer must be a mindspore.experimental.optim.Optimizer "
+                        f"(mindspore_radam.RAdam is one), but got {class_name(optimizer)}")

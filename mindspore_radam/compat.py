@@ -5,6 +5,7 @@ import mindspore as ms
 from mindspore import Tensor
 import mindspore.common.dtype as mstype
 
+from mindspore_radam import _validation
 from mindspore_radam.radam import RAdam
 
 _HALF = (mstype.float16, mstype.bfloat16)
@@ -20,13 +21,13 @@ def _read(checkpoint):
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ValueError(f"checkpoint: cannot read {os.fspath(checkpoint)!r}: {message}") from None
     raise TypeError("checkpoint must be a path or the dict of mindspore.load_checkpoint, "
-                    f"but got {type(checkpoint).__name__}")
+                    f"but got {_validation.class_name(checkpoint)}")
 
 
 def _fits(value, target, name):
     """`value` (from the checkpoint) as a Tensor for `target`, or ValueError naming the mismatch."""
     if not isinstance(value, Tensor):
-        raise ValueError(f"checkpoint: {name!r} is a {type(value).__name__}, not a Tensor")
+        raise ValueError(f"checkpoint: {name!r} is a {_validation.class_name(value)}, not a Tensor")
     if tuple(value.shape) != tuple(target.shape):
         raise ValueError(f"checkpoint: {name!r} has shape {tuple(value.shape)}, but {target.name!r} has shape "
                          f"{tuple(target.shape)}")
@@ -69,7 +70,7 @@ def load_builtin_checkpoint(optimizer, checkpoint):
         ValueError: if the checkpoint can't be read or does not fit the optimizer.
     """
     if not isinstance(optimizer, RAdam):
-        raise TypeError(f"optimizer must be a mindspore_radam.RAdam, but got {type(optimizer).__name__}")
+        raise TypeError(f"optimizer must be a mindspore_radam.RAdam, but got {_validation.class_name(optimizer)}")
     state = _read(checkpoint)
     writes = []
     for prefix, moments in (("exp_avg", optimizer.exp_avg), ("exp_avg_sq", optimizer.exp_avg_sq)):

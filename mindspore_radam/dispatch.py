@@ -23,13 +23,29 @@ MindSpore 2.10's CPU runtime; so did the portable path and MindSpore's own optim
 ``RAdam``'s one Tensor condition around the in-graph update removes that (see
 ``RAdam._update_in_graph`` and docs/train_step_performance.md).
 """
+from dataclasses import dataclass
+
 import mindspore as ms
 import mindspore.common.dtype as mstype
 
 from mindspore_radam import _fused
 from mindspore_radam.functional import hypermap_radam
 
-IMPLEMENTATIONS = {"fused": _fused.fused_radam, "hypermap": hypermap_radam}
+
+@dataclass(frozen=True)
+class Implementation:
+    """One registered way to update a group.
+
+    Attributes:
+        update: the group update, with :func:`mindspore_radam.functional.hypermap_radam`'s signature.
+        demand: the constructor keywords that demand it (``{"fused": True}``).
+        devices: the device targets it runs on (``None``: every one).
+        blocker: ``(params, device_target, kahan) -> str | None``, why it can't run a group, or None.
+    """
+    update: object
+    demand: dict
+    devices: tuple = None
+    blocker: object = None
 
 
 def _fused_blocker(params, device_target, kahan):
@@ -46,14 +62,33 @@ def _fused_blocker(params, device_target, kahan):
     return None
 
 
+# The registry: the portable path first, then the faster ones in the order the default tries them. The
+# test tables (tests/common) cross and compare every entry against the portable one.
+PORTABLE = "hypermap"
+IMPLEMENTATIONS = {
+    PORTABLE: Implementation(hypermap_radam, {"fused": False}),
+    "fused": Implementation(_fused.fused_radam, {"fused": True}, ("CPU",), _fused_blocker),
+}
+# name -> update function, the plain dict graph code reads.
+UPDATES = {name: implementation.update for name, implementation in IMPLEMENTATIONS.items()}
+
+
 def select_implementation(fused, params, device_target=None, kahan=False):
-    """The implementation name for a group of `params` under the `fused` option (None/True/False)."""
+    """The implementation name for a group of `params` under the `fused` option (None/True/False): the
+    first faster implementation that can run it, else the portable path; ``fused=True`` raises
+    ``RuntimeError`` with the reason where none can."""
     if fused is False:
-        return "hypermap"
-    blocker = _fused_blocker(params, device_target or ms.get_context("device_target"), kahan)
-    if blocker is None:
-        return "fused"
+        return PORTABLE
+    device_target = device_target or ms.get_context("device_target")
+    reasons = []
+    for name, implementation in IMPLEMENTATIONS.items():
+        if name == PORTABLE:
+            continue
+        reason = implementation.blocker(params, device_target, kahan)
+        if reason is None:
+            return name
+        reasons.append(reason)
     if fused:
-        raise RuntimeError(f"fused=True, but {blocker}"
+        raise RuntimeError(f"fused=True, but {'; '.join(reasons)}"
                            + (f"; {_fused.INSTALL_HINT}" if not _fused.available() else ""))
-    return "hypermap"
+    return PORTABLE

@@ -79,7 +79,9 @@ class Lookahead(live.LiveLoads, Optimizer):
     """
 
     def __init__(self, optimizer, k=5, alpha=0.5):
-        _validation.check_lookahead(optimizer, k, alpha)
+        _validation.check_optimizer("Lookahead", optimizer)
+        _validation.check_count("Lookahead: k", k, 1)
+        _validation.check_fraction("Lookahead: alpha", alpha, 0.0, 1.0, closed=True)
         # The wrapper takes the wrapped optimizer's groups instead of building its own.
         super(Optimizer, self).__init__(auto_prefix=False)  # pylint: disable=bad-super-call
         self.optimizer = optimizer

@@ -36,8 +36,7 @@ from mindspore.experimental.optim.lr_scheduler import *  # noqa: F401,F403 - the
 from mindspore.experimental.optim.lr_scheduler import LRScheduler
 from mindspore_radam._versions import jit_class
 
-from mindspore_radam._validation import check_scheduler_args
-from mindspore_radam import live
+from mindspore_radam import _validation, live
 from mindspore_radam.schedule import float64
 
 __all__ = list(_experimental.__all__) + ["OneCycleLR", "WarmupCosineLR", "FlatCosineLR"]
@@ -46,6 +45,43 @@ __all__ = list(_experimental.__all__) + ["OneCycleLR", "WarmupCosineLR", "FlatCo
 # Constants are built once: a Tensor made from a Python number on every PyNative step costs time
 # and memory that MindSpore 2.10 does not give back.
 _ZERO, _ONE, _TWO, _PI = (float64(value) for value in (0.0, 1.0, 2.0, math.pi))
+
+
+# The schedulers' arguments, each with its check (messages name "<Scheduler>: <argument>").
+_ARGUMENT_CHECKS = {
+    "warmup_steps": lambda name, value: _validation.check_count(name, value, 0),
+    "flat_steps": lambda name, value: _validation.check_count(name, value, 0),
+    "total_steps": lambda name, value: _validation.check_count(name, value, 1),
+    "epochs": lambda name, value: _validation.check_count(name, value, 1),
+    "steps_per_epoch": lambda name, value: _validation.check_count(name, value, 1),
+    "eta_min": lambda name, value: _validation.check_positive(name, value, allow_zero=True),
+    "warmup_start_factor": lambda name, value: _validation.check_fraction(name, value, 0.0, 1.0, closed=True),
+    "pct_start": lambda name, value: _validation.check_fraction(name, value, 0.0, 1.0, closed=False),
+    "div_factor": _validation.check_positive,
+    "final_div_factor": _validation.check_positive,
+    "three_phase": lambda name, value: _validation.check_flag(value, name),
+}
+
+
+def check_scheduler_args(scheduler, optimizer, last_epoch, **arguments):
+    """Checks a scheduler's arguments before it changes anything."""
+    _validation.check_optimizer(scheduler, optimizer)
+    _validation.check_count(f"{scheduler}: last_epoch", last_epoch, -1)
+    for key, value in arguments.items():
+        name = f"{scheduler}: {key}"
+        if key in _ARGUMENT_CHECKS:
+            _ARGUMENT_CHECKS[key](name, value)
+        elif key == "anneal_strategy" and value not in ("cos", "linear"):
+            raise ValueError(f"{name} must be 'cos' or 'linear', but got {value!r}")
+        elif key == "cycle_momentum" and value is not False:
+            raise ValueError(f"{name} must be False: MindSpore optimizers hold betas/momentum fixed, "
+                             f"so only the learning rate is cycled; got {value!r}")
+        elif key == "max_lr":
+            if len(value) != len(optimizer.param_groups):
+                raise ValueError(f"{name} has {len(value)} values for {len(optimizer.param_groups)} "
+                                 f"parameter groups")
+            for index, rate in enumerate(value):
+                _validation.check_positive(f"{name}[{index}]", rate)
 
 
 def _cos_ramp(start, end, progress):

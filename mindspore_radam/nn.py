@@ -6,8 +6,13 @@ so it works where an ``nn`` optimizer is required: ``mindspore.train.Model``, ``
 each step runs the same implementations (:mod:`mindspore_radam.dispatch`) with the same float64
 per-step scalars (:mod:`mindspore_radam.schedule`) as :class:`mindspore_radam.RAdam`.
 """
+import math
+from collections.abc import Iterable
+
+import numpy as np
 import mindspore as ms
-from mindspore import jit, nn, ops
+from mindspore import Parameter, Tensor, jit, nn, ops
+from mindspore.nn.learning_rate_schedule import LearningRateSchedule
 import mindspore.common.dtype as mstype
 
 from mindspore_radam import _validation, live
@@ -95,14 +100,14 @@ class RAdam(GroupEngine, nn.Optimizer):
                  loss_scale=1.0, *, betas=None, decoupled_weight_decay=False, maximize=False, threshold=5.0,
                  degenerated_to_sgd=True, state_dtype=None, kahan_summation=False, fused=None):
         # Everything is checked before nn.Optimizer creates its first Parameter.
-        items = _validation.check_nn_params(params)
-        _validation.check_nn_learning_rate(learning_rate)
-        betas = _validation.check_nn_betas(beta1, beta2, betas)
+        items = _check_params(params)
+        _check_learning_rate(learning_rate)
+        betas = _check_betas(beta1, beta2, betas)
         options = _validation.check_hyperparameters(dict(
             eps=eps, threshold=threshold, decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize, degenerated_to_sgd=degenerated_to_sgd))
-        _validation.check_nn_weight_decay(weight_decay)
-        loss_scale = _validation.check_loss_scale(loss_scale)
+        _check_weight_decay(weight_decay)
+        loss_scale = _check_loss_scale(loss_scale)
         state_dtype = _validation.check_state_dtype(state_dtype)
         kahan = _validation.check_flag(kahan_summation, "kahan_summation")
         fused = _validation.check_fused(fused)
@@ -254,3 +259,108 @@ class RAdam(GroupEngine, nn.Optimizer):
         """Each weight-decay schedule's value at the global step, as float64 ``(1,)`` Tensors."""
         return tuple(ops.cast(schedule(self.global_step), mstype.float64).reshape((1,))
                      for schedule in self._decay_schedules)
+
+
+# --- the nn door's arguments, checked before nn.Optimizer creates its first Parameter ---
+
+GROUP_KEYS = ("params", "lr", "weight_decay", "grad_centralization")
+
+
+def _check_betas(beta1, beta2, betas):
+    """``beta1``/``beta2`` (the ``nn`` family's names) or ``betas`` (torch's and the experimental family's
+    pair, which framework configs write), one way, not both. Returns the pair; default ``(0.9, 0.999)``."""
+    if betas is not None:
+        if beta1 is not None or beta2 is not None:
+            given = ", ".join(name for name, value in (("beta1", beta1), ("beta2", beta2)) if value is not None)
+            raise ValueError(f"give either betas or beta1/beta2, not both: got betas={betas!r} and {given}")
+        return _validation.check_betas(betas, "betas")
+    return (_validation.check_beta(0.9 if beta1 is None else beta1, "beta1"),
+            _validation.check_beta(0.999 if beta2 is None else beta2, "beta2"))
+
+
+def _check_learning_rate(value, name="learning_rate"):
+    """A number, a 0-d Tensor, a 1-d Tensor or a list of numbers indexed by the global step, or a
+    ``LearningRateSchedule``. Values must be finite and >= 0."""
+    if isinstance(value, LearningRateSchedule):
+        return value
+    if isinstance(value, Tensor):
+        if value.ndim > 1:
+            raise ValueError(f"{name} must be a 0-d or 1-d Tensor, but got a Tensor of shape {value.shape}")
+        if value.dtype == mstype.bool_:
+            raise TypeError(f"{name} must hold numbers, but got a Bool Tensor")
+        values = value.asnumpy().astype(np.float64).reshape(-1)
+    elif _validation.is_real(value):
+        values = np.array([float(value)])
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if not _validation.is_real(item):
+                raise TypeError(f"{name}[{index}] must be a real number, but got {item!r}")
+        values = np.array([float(item) for item in value])
+    else:
+        raise TypeError(f"{name} must be a float, int, Tensor, list of numbers or LearningRateSchedule, "
+                        f"but got {_validation.class_name(value)}")
+    if values.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(values)) or np.any(values < 0.0):
+        raise ValueError(f"Invalid learning rate: {name} must be finite and >= 0, but got {value!r}")
+    return value
+
+
+def _check_weight_decay(value, name="weight_decay"):
+    """A number >= 0, or a Cell mapping the global step to the coefficient (a dynamic weight decay)."""
+    if isinstance(value, nn.Cell):
+        return value
+    if not _validation.is_real(value):
+        raise TypeError(f"{name} must be a float, int or a Cell of the global step, but got {value!r} "
+                        f"of type {_validation.class_name(value)}")
+    return _validation.check_weight_decay(value, name)
+
+
+def _check_loss_scale(value):
+    if not _validation.is_real(value):
+        raise TypeError(f"loss_scale must be a float, but got {value!r} of type {_validation.class_name(value)}")
+    if not math.isfinite(float(value)) or float(value) <= 0.0:
+        raise ValueError(f"Invalid loss_scale: {value!r}; it must be finite and > 0")
+    return float(value)
+
+
+def _check_params(params):
+    """``mindspore.nn.Optimizer``'s `params`: Parameters, or group dicts (``GROUP_KEYS``) and at most one
+    ``{'order_params': ...}`` dict. Checks what ``nn.Optimizer`` would reject later, with errors that name
+    the argument."""
+    if isinstance(params, (Parameter, Tensor)) or params is None or isinstance(params, (str, bytes, dict)) \
+            or not isinstance(params, Iterable) or isinstance(params, (set, frozenset)):
+        raise TypeError(f"params must be a list of Parameters or of group dicts, but got "
+                        f"{_validation.class_name(params)}")
+    items = list(params)
+    if not items:
+        raise ValueError("params is empty: the optimizer got no Parameters to optimize")
+    taken = {}
+    if not all(isinstance(item, dict) for item in items):
+        _validation.check_unique(_validation.check_param_list(items, "params"), "params", taken)
+        return items
+    ordered = None
+    for index, group in enumerate(items):
+        where = f"params[{index}]"
+        if "order_params" in group:
+            if len(group) > 1:
+                raise ValueError(f"{where}: the 'order_params' dict must hold only that key, but has {sorted(group)}")
+            ordered = _validation.check_param_list(group["order_params"], f"{where}['order_params']")
+            continue
+        _validation.check_group_keys(group, where, GROUP_KEYS, metadata=False)
+        if "params" not in group:
+            raise ValueError(f"{where} has no 'params' key")
+        members = _validation.check_param_list(group["params"], f"{where}['params']")
+        if not members:
+            raise ValueError(f"{where}['params'] is empty")
+        _validation.check_unique(members, where, taken)
+        if "lr" in group:
+            _check_learning_rate(group["lr"], f"{where}['lr']")
+        if "weight_decay" in group:
+            _check_weight_decay(group["weight_decay"], f"{where}['weight_decay']")
+        if "grad_centralization" in group:
+            _validation.check_flag(group["grad_centralization"], f"{where}['grad_centralization']")
+    if ordered is not None and (len(ordered) != len(taken) or
+                                {id(p) for p in ordered} != {id(p) for p in taken.values()}):
+        raise ValueError("params: 'order_params' must list exactly the Parameters of the groups, each once")
+    return items

@@ -1,5 +1,6 @@
 r"""The RAdam optimizer Cell: validation, defaults, state, and the loop over parameter groups."""
 import warnings
+from collections.abc import Iterable
 
 import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, jit
@@ -98,7 +99,7 @@ class RAdam(GroupEngine, Optimizer):
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
             threshold=threshold, degenerated_to_sgd=degenerated_to_sgd))
-        groups = _validation.check_param_groups(params)
+        groups = _check_params(params)
         state_dtype = _validation.check_state_dtype(state_dtype)
         kahan = _validation.check_flag(kahan_summation, "kahan_summation")
         fused = _validation.check_fused(fused)
@@ -188,8 +189,8 @@ class RAdam(GroupEngine, Optimizer):
         A graph of yours that compiled the optimizer inline before keeps updating the old groups
         only: build the train step again (a warning says so).
         """
-        owned = {id(p) for group in self.param_groups for p in group["params"]}
-        group = _validation.check_group(param_group, "param_group", owned)
+        taken = {param.name: param for group in self.param_groups for param in group["params"]}
+        group = _check_group(param_group, "param_group", taken)
         if not self._state_ready:
             super().add_param_group(group)
             return
@@ -263,3 +264,47 @@ class RAdam(GroupEngine, Optimizer):
     def _step(self, gradients, grads_finite):
         """`_update_groups` compiled as one graph, for calls from Python."""
         return self._update_groups(gradients, grads_finite, ())
+
+
+def _check_params(params):
+    """The core door's `params`: Parameters, or group dicts (torch's convention: a group may override any
+    hyperparameter and keep other keys as metadata). Returns a list of group dicts with checked values."""
+    if params is None:
+        raise TypeError("params must be a list of Parameters or a list of dicts, but got None")
+    if isinstance(params, (set, frozenset)):
+        raise TypeError("params must be an ordered collection (list or tuple), but got a set, whose "
+                        "order changes between runs")
+    if isinstance(params, (Parameter, Tensor)):
+        raise TypeError("params must be a list of Parameters or a list of dicts, but got a single "
+                        f"{'Parameter' if isinstance(params, Parameter) else 'Tensor'}; wrap it in a list")
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"params must be a list of Parameters or a list of dicts, but got "
+                        f"{_validation.class_name(params)}")
+    items = list(params)
+    if not items:
+        raise ValueError("params is empty: the optimizer got no Parameters to optimize")
+    if all(isinstance(item, dict) for item in items):
+        groups = items
+    elif any(isinstance(item, dict) for item in items):
+        raise TypeError("params must be either all Parameters or all dicts, not a mix")
+    else:
+        groups = [{"params": _validation.check_param_list(items, "params")}]  # errors name params[i]
+    taken = {}
+    return [_check_group(group, f"params[{index}]" if isinstance(items[0], dict) else "params", taken)
+            for index, group in enumerate(groups)]
+
+
+def _check_group(group, where, taken):
+    """One group dict, named `where` in errors; `taken` maps the names of the Parameters already owned to
+    them (:func:`mindspore_radam._validation.check_unique`), and is updated."""
+    if not isinstance(group, dict):
+        raise TypeError(f"{where} must be a dict with a 'params' key, but got {_validation.class_name(group)}")
+    if "params" not in group:
+        raise ValueError(f"{where} has no 'params' key")
+    _validation.check_group_keys(group, where, RAdam.LIVE_KEYS, metadata=True)
+    group_params = _validation.check_param_list(group["params"], f"{where}['params']")  # may be empty, as in torch
+    _validation.check_unique(group_params, where, taken)
+    checked = dict(group)
+    checked.update(_validation.check_hyperparameters(group, where))
+    checked["params"] = group_params
+    return checked

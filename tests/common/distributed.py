@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.common.harness import IMPLEMENTATIONS, MODES
+
 pytestmark = pytest.mark.extended  # each msrun job takes 15-40 s
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -124,7 +126,8 @@ def single_process(tmp_path, *worker_args):
     return dict(np.load(os.path.join(out, "rank_0.npz")))
 
 
-@pytest.mark.parametrize("mode, implementation", [("pynative", "fused"), ("graph", "hypermap"), ("jit", "fused")])
+@pytest.mark.parametrize("mode, implementation", [(mode, IMPLEMENTATIONS[(index + 1) % len(IMPLEMENTATIONS)])
+                                                  for index, mode in enumerate(MODES)])
 def test_two_workers_agree_with_each_other_and_with_one_process(tmp_path, mode, implementation):
     start = time.time()
     args = ("--mode", mode, "--implementation", implementation)

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import mindspore as ms  # noqa: E402
 from mindspore import Parameter, Tensor, nn, ops  # noqa: E402
 
-from mindspore_radam import RAdam  # noqa: E402
+from mindspore_radam import RAdam, dispatch  # noqa: E402
 from mindspore_radam.examples.training import broadcast_from_rank0, init_distributed  # noqa: E402
 
 STEPS = int(os.environ.get("DP_STEPS", "12"))
@@ -28,7 +28,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--mode", choices=("pynative", "graph", "jit"), default="pynative")
-    parser.add_argument("--implementation", choices=("hypermap", "fused"), default="fused")
+    parser.add_argument("--implementation", choices=tuple(dispatch.IMPLEMENTATIONS), default="fused")
     parser.add_argument("--single", action="store_true", help="one process on the full batch")
     parser.add_argument("--no-reduce", action="store_true", help="negative control: no gradient reduction")
     args = parser.parse_args()
@@ -55,7 +55,7 @@ def main():
 
     optimizer = RAdam([{"params": params[:2], "weight_decay": 0.1},
                        {"params": params[2:], "lr": 0.02, "weight_decay": 0.05, "decoupled_weight_decay": True}],
-                      lr=0.01, fused=args.implementation == "fused")
+                      lr=0.01, **dispatch.IMPLEMENTATIONS[args.implementation].demand)
     reduce = not args.single and not args.no_reduce
     reducer = nn.DistributedGradReducer(optimizer.parameters, mean=True, degree=size) if reduce else None
     weight, bias, scale, weight2 = params

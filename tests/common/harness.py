@@ -6,10 +6,17 @@ from mindspore import Tensor, ops
 from mindspore.amp import all_finite
 import mindspore.common.dtype as mstype
 
+from mindspore_radam import dispatch
+
 MODES = ("pynative", "graph", "jit")
+# Every registered implementation (mindspore_radam.dispatch), the portable one first: the tables cross
+# them all, and the bitwise comparisons hold each of the others against the portable one.
+IMPLEMENTATIONS = tuple(dispatch.IMPLEMENTATIONS)
+PORTABLE = dispatch.PORTABLE
+FASTER = tuple(name for name in IMPLEMENTATIONS if name != PORTABLE)
 
 
-def rotating(cases, modes=MODES, implementations=("hypermap", "fused"), ids=lambda case: case.desc):
+def rotating(cases, modes=MODES, implementations=IMPLEMENTATIONS, ids=lambda case: case.desc):
     """Pairwise crossing: each case once per implementation, the mode rotating from case to case and
     from implementation to implementation, so every (implementation, mode) and (case, implementation)
     pair recurs without the full product (the mutation check shows what each row catches).

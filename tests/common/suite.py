@@ -11,16 +11,28 @@ from mindspore.experimental import optim
 from mindspore.experimental.optim import lr_scheduler
 
 from mindspore_radam import SCALAR_NAMES, RAdam, radam_scalars
-from mindspore_radam import _fused
+from mindspore_radam import _fused, dispatch
 from mindspore_radam.examples.lenet import LeNet5
 from tests.common.configs import (BAD_CALLS, BAD_INPUTS, CONFIGS, SHAPES, STEPS, build_groups, make_arrays,
                                   make_params, reference_groups)
-from tests.common.harness import MODES, assert_unchanged, make_stepper, rotating, set_mode, snapshot
+from tests.common.harness import (FASTER, IMPLEMENTATIONS, MODES, PORTABLE, assert_unchanged, make_stepper, rotating,
+                                  set_mode, snapshot)
 from tests.common.reference import ReferenceRAdam, step_scalars
 
 # float32 parameters against a float64 reference: relative 1e-5 of the parameter's scale.
 RTOL, ATOL = 1e-5, 1e-6
-IMPLEMENTATIONS = ("hypermap", "fused")
+
+
+def require_implementation(implementation, params=()):
+    """Skips (with the reason) where a registered implementation does not run on this device; fails where
+    it should run and can't (the fused kernel not built at install, say)."""
+    spec = dispatch.IMPLEMENTATIONS[implementation]
+    device = ms.get_context("device_target")
+    if spec.devices is not None and device not in spec.devices:
+        pytest.skip(f"{implementation} runs on {', '.join(spec.devices)} only; this suite runs on {device}")
+    reason = spec.blocker(list(params), device, False) if spec.blocker else None
+    if reason is not None:
+        pytest.fail(f"{implementation} should run here: {reason}")
 
 
 def require_fused_kernel():
@@ -34,9 +46,8 @@ def require_fused_kernel():
 
 def make_radam(params, implementation, **kwargs):
     """RAdam forced onto one implementation (see mindspore_radam.dispatch)."""
-    if implementation == "fused":
-        require_fused_kernel()
-    optimizer = RAdam(params, fused=implementation == "fused", **kwargs)
+    require_implementation(implementation)
+    optimizer = RAdam(params, **dispatch.IMPLEMENTATIONS[implementation].demand, **kwargs)
     assert set(optimizer.implementations) == {implementation}
     return optimizer
 
@@ -321,8 +332,9 @@ def test_extra_group_keys_are_kept_as_metadata():
 
 
 @pytest.mark.versions
-@pytest.mark.parametrize("saved_by, loaded_by, mode", [("hypermap", "hypermap", "pynative"), ("fused", "fused", "graph"),
-                                                       ("fused", "hypermap", "jit"), ("hypermap", "fused", "pynative")])
+@pytest.mark.parametrize("saved_by, loaded_by, mode", [
+    (saved_by, loaded_by, MODES[index % len(MODES)])
+    for index, (saved_by, loaded_by) in enumerate((a, b) for a in IMPLEMENTATIONS for b in IMPLEMENTATIONS)])
 def test_checkpoint_resume_is_bit_identical(saved_by, loaded_by, mode, tmp_path):
     """A checkpoint written by one implementation continues bit-identically in another."""
     config = CONFIGS[-2]  # two groups with different hyperparameters
@@ -449,7 +461,8 @@ def test_every_experimental_scheduler_drives_it(implementation, mode, name):
     assert len({tuple(lrs) for lrs in seen}) > 1, f"{name} never changed the learning rate"
 
 
-@pytest.mark.parametrize("implementation, mode", [("hypermap", "pynative"), ("fused", "graph"), ("fused", "jit")])
+@pytest.mark.parametrize("implementation, mode", [(PORTABLE, "pynative")] + [(name, mode) for name in FASTER
+                                                                          for mode in ("graph", "jit")])
 def test_lenet5_value_and_grad_train_step_loss_falls(implementation, mode):
     ms.set_seed(0)
     set_mode(mode)
@@ -499,8 +512,10 @@ def _run_both_ways(mode, config, variant=None, steps=8):
 
 
 def _assert_bitwise(results):
-    for index, (plain, fused) in enumerate(zip(results["hypermap"], results["fused"], strict=True)):
-        np.testing.assert_array_equal(fused, plain, err_msg=f"tensor {index}")
+    """Every faster implementation's bits are the portable path's."""
+    for name in FASTER:
+        for index, (plain, faster) in enumerate(zip(results[PORTABLE], results[name], strict=True)):
+            np.testing.assert_array_equal(faster, plain, err_msg=f"{name}, tensor {index}")
 
 
 @pytest.mark.parametrize("mode, config", [pytest.param(MODES[i % len(MODES)], c, id=f"{MODES[i % len(MODES)]}-{c.desc}")

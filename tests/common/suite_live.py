@@ -80,8 +80,8 @@ START = dict(lr=0.01, weight_decay=0.1)  # every write changes something from he
 
 # Every write in every pattern; the implementation alternates, so each meets both in every pattern
 # (a structural switch: refused for the portable path inside a caller's graph, live for the kernel).
-CASES = [pytest.param(IMPLEMENTATIONS[(w + p) % 2], pattern, write,
-                      id=f"{IMPLEMENTATIONS[(w + p) % 2]}-{pattern}-{write.desc}")
+CASES = [pytest.param(IMPLEMENTATIONS[(w + p) % len(IMPLEMENTATIONS)], pattern, write,
+                      id=f"{IMPLEMENTATIONS[(w + p) % len(IMPLEMENTATIONS)]}-{pattern}-{write.desc}")
          for w, write in enumerate(WRITES) for p, pattern in enumerate(PATTERNS)]
 
 
@@ -175,8 +175,8 @@ def _run(pattern, implementation, params, grads, optimizer=None):
 
 
 @pytest.mark.versions
-@pytest.mark.parametrize("implementation, pattern", [(IMPLEMENTATIONS[p % 2], pattern) for p, pattern in enumerate(PATTERNS)]
-                         + [(IMPLEMENTATIONS[(p + 1) % 2], pattern) for p, pattern in enumerate(PATTERNS[:2])])
+@pytest.mark.parametrize("implementation, pattern", [(IMPLEMENTATIONS[p % len(IMPLEMENTATIONS)], pattern) for p, pattern in enumerate(PATTERNS)]
+                         + [(IMPLEMENTATIONS[(p + 1) % len(IMPLEMENTATIONS)], pattern) for p, pattern in enumerate(PATTERNS[:2])])
 def test_in_process_rollback_continues_like_a_fresh_resume(implementation, pattern, tmp_path):
     """2 steps, checkpoint, 2 other steps, load the checkpoint into the net and the optimizer that
     already stepped (mindspore.load_param_into_net), 5 steps: bit-identical to a fresh optimizer that
@@ -214,7 +214,8 @@ def test_in_process_rollback_continues_like_a_fresh_resume(implementation, patte
     assert max(np.abs(a - b.asnumpy()).max() for a, b in zip(rolled_back, ignored) if a.size) > 1e-4
 
 
-@pytest.mark.parametrize("implementation, pattern", [("hypermap", "jit"), ("fused", "pynative")])
+@pytest.mark.parametrize("implementation, pattern", [(name, ("jit", "pynative")[index % 2])
+                                                     for index, name in enumerate(IMPLEMENTATIONS)])
 def test_builtin_checkpoint_loaded_mid_run_continues_like_a_fresh_switch(implementation, pattern, tmp_path):
     """load_builtin_checkpoint into our optimizer after it stepped (and the built-in's weights into the
     net) continues exactly like an optimizer that loaded it before its first step."""
@@ -248,7 +249,8 @@ def test_builtin_checkpoint_loaded_mid_run_continues_like_a_fresh_switch(impleme
 
 
 @pytest.mark.versions
-@pytest.mark.parametrize("implementation, mode", [("hypermap", "graph"), ("fused", "pynative")])
+@pytest.mark.parametrize("implementation, mode", [(name, ("graph", "pynative")[index % 2])
+                                                  for index, name in enumerate(IMPLEMENTATIONS)])
 def test_nn_model_rollback_and_live_values(implementation, mode, tmp_path):
     """Model.train: a checkpoint loaded into the net and optimizer mid-run continues like a fresh Model
     that loaded it; beta1/beta2/eps and learning_rate written between epochs take effect (control: the

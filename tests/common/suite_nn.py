@@ -12,11 +12,12 @@ import mindspore.common.dtype as mstype
 from mindspore.train import Model
 
 import mindspore_radam
+from mindspore_radam import dispatch
 from mindspore_radam.nn import RAdam as NNRAdam
 from tests.common.configs import CONFIGS, STEPS, build_groups, make_arrays, make_params, reference_groups
 from tests.common.harness import make_stepper, rotating, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam
-from tests.common.suite import IMPLEMENTATIONS, assert_matches, require_fused_kernel
+from tests.common.suite import IMPLEMENTATIONS, assert_matches, require_fused_kernel, require_implementation
 
 # TrainOneStepCell eager (the optimizer's construct compiled), TrainOneStepCell compiled whole, and a
 # user's jit value_and_grad step calling the optimizer from PyNative.
@@ -36,9 +37,8 @@ def nn_kwargs(kwargs):
 
 
 def make_nn_radam(params, implementation, **kwargs):
-    if implementation == "fused":
-        require_fused_kernel()
-    optimizer = NNRAdam(params, fused=implementation == "fused", **kwargs)
+    require_implementation(implementation)
+    optimizer = NNRAdam(params, **dispatch.IMPLEMENTATIONS[implementation].demand, **kwargs)
     assert set(optimizer.implementations) == {implementation}
     return optimizer
 
@@ -110,7 +110,7 @@ def test_nn_and_core_give_the_same_parameters(implementation, mode):
             optimizer = make_nn_radam(params, implementation, learning_rate=0.05, beta2=0.99999, weight_decay=0.1)
         else:
             optimizer = mindspore_radam.RAdam(params, lr=0.05, betas=(0.9, 0.99999), weight_decay=0.1,
-                                              fused=implementation == "fused")
+                                              **dispatch.IMPLEMENTATIONS[implementation].demand)
         step = make_cell_stepper(mode, optimizer, params)
         rng = np.random.default_rng(4)
         for _ in range(12):
@@ -376,10 +376,18 @@ NN_BAD_INPUTS = (
     ("maximize_not_bool", dict(maximize=1), TypeError, r"maximize must be a bool"),
     ("fused_not_bool", dict(fused="yes"), TypeError, r"fused must be None, True or False"),
 )
+# A second Parameter named as the first of _params(): made here, since the test forbids new Parameters.
+_NAMESAKE = Parameter(Tensor(np.ones(3, np.float32)), name="p0")
 NN_BAD_PARAMS = (
     ("empty", lambda ps: [], ValueError, r"params is empty"),
     ("single_parameter", lambda ps: ps[0], TypeError, r"params must be a list"),
     ("duplicate", lambda ps: [ps[0], ps[0]], ValueError, r"Parameter 'p0' appears more than once"),
+    ("two_parameters_one_name", lambda ps: [ps[0], _NAMESAKE], ValueError,
+     r"params: two different Parameters are named 'p0'; the optimizer saves its state under each"),
+    ("group_parameters_one_name", lambda ps: [{"params": ps[:2]}, {"params": [_NAMESAKE]}], ValueError,
+     r"params\[1\]: two different Parameters are named 'p0'"),
+    ("group_unknown_key_without_guess", lambda ps: [{"params": ps, "momentum": 0.9}], ValueError,
+     r"params\[0\] has an unknown key 'momentum'; a group holds 'params', 'lr', 'weight_decay', 'grad_centralization'"),
     ("group_unknown_key", lambda ps: [{"params": ps, "learning_rate": 0.1}], ValueError,
      r"params\[0\] has an unknown key 'learning_rate'.*did you mean 'lr'\?"),
     ("group_betas_not_nn", lambda ps: [{"params": ps, "betas": (0.9, 0.99)}], ValueError,

@@ -60,3 +60,37 @@ def test_every_shared_suite_module_is_collected():
     assert {test.__module__.rsplit(".", 1)[1] for test in tests.values()} == modules
     # control: the main suite's reference comparison is among them
     assert "test_matches_float64_reference_every_step" in tests
+
+
+REGISTER_TWIN = '''
+from mindspore_radam import dispatch
+dispatch.IMPLEMENTATIONS["twin"] = dispatch.Implementation(dispatch.IMPLEMENTATIONS["hypermap"].update, {"fused": False})
+'''
+
+
+def _implementation_tables(result):
+    """{test function: the implementation names among its parameter ids} from a collection's output."""
+    tables = {}
+    for line in result.stdout.splitlines():
+        if "[" not in line:
+            continue
+        function, ids = line.split("[", 1)
+        tokens = set(ids.rstrip("]").replace("-", " ").split())
+        tables.setdefault(function, set()).update(tokens & {"hypermap", "fused", "twin"})
+    return {function: names for function, names in tables.items() if names}
+
+
+def test_every_implementation_table_follows_the_registry(tmp_path):
+    """An implementation registered in mindspore_radam.dispatch alone reaches every table that crosses the
+    implementations (a third one, registered before collection, appears in each)."""
+    (tmp_path / "sitecustomize.py").write_text(REGISTER_TWIN)
+    env = {key: value for key, value in os.environ.items() if key != devices.REQUIRE_ENV}
+    env.update(GLOG_v="3", PYTHONPATH=str(tmp_path) + os.pathsep + ROOT)
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-n", "0", "-q", "-m", "", "-p",
+                             "no:cacheprovider", "tests/cpu/test_suite_cpu.py"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:]
+    tables = _implementation_tables(result)
+    assert len(tables) > 20, sorted(tables)
+    missed = sorted(function for function, names in tables.items() if "twin" not in names)
+    assert not missed, f"tables that name implementations but not the registered third one: {missed}"
