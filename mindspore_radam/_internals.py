@@ -11,7 +11,7 @@ import sys
 import time
 import types
 
-from mindspore import ops
+from mindspore import Tensor, ops
 
 
 def install_assign_value(param, method):
@@ -78,6 +78,34 @@ def loader_arguments(depth=2):
             return frame.f_locals.get("parameter_dict"), frame.f_locals.get("strict_load", False)
         frame = frame.f_back
     return None
+
+
+def compiling_with_dynamic_shapes():
+    """Whether a graph MindSpore is compiling now takes an input of dynamic shape (``jit(dynamic=1)`` once
+    shapes have varied, ``enable_dynamic``, ``Cell.set_inputs`` with ``None`` dimensions). Relies on: the
+    compile frames (``compile`` methods of ``*Executor`` classes and of ``Cell``) holding their arguments as
+    ``compile_args`` or ``args``, a dynamic dimension being negative in ``Tensor.shape``; MindSpore may infer a
+    Cell's graph on a worker thread while the thread that called ``compile`` waits, so every thread's stack is
+    read."""
+    for frame in sys._current_frames().values():  # pylint: disable=protected-access
+        while frame is not None:
+            if frame.f_code.co_name == "compile":
+                arguments = frame.f_locals.get("compile_args", frame.f_locals.get("args"))
+                if _has_dynamic_shape(arguments):
+                    return True
+            frame = frame.f_back
+    return False
+
+
+def _has_dynamic_shape(value):
+    """A tensor (of any of MindSpore's tensor classes: ``jit(dynamic=1)`` compiles with C++ ones) or a nest of
+    them with a dynamic dimension."""
+    if isinstance(value, (tuple, list)):
+        return any(_has_dynamic_shape(item) for item in value)
+    shape = getattr(value, "shape", None)
+    if isinstance(value, Tensor) or (isinstance(shape, (tuple, list)) and hasattr(value, "dtype")):
+        return any(dim is None or dim < 0 for dim in shape)
+    return False
 
 
 CELL_GRAPH_EXECUTOR = "_CellGraphExecutor"

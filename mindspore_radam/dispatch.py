@@ -28,7 +28,9 @@ from dataclasses import dataclass
 import mindspore as ms
 import mindspore.common.dtype as mstype
 
-from mindspore_radam import _fused
+from mindspore.ops import constexpr
+
+from mindspore_radam import _fused, _internals
 from mindspore_radam.functional import hypermap_radam
 
 
@@ -41,11 +43,14 @@ class Implementation:
         demand: the constructor keywords that demand it (``{"fused": True}``).
         devices: the device targets it runs on (``None``: every one).
         blocker: ``(params, device_target, kahan) -> str | None``, why it can't run a group, or None.
+        dynamic_shapes: whether it runs in graphs compiled with dynamic-shape inputs (see
+            :func:`compiled_implementations`).
     """
     update: object
     demand: dict
     devices: tuple = None
     blocker: object = None
+    dynamic_shapes: bool = True
 
 
 def _fused_blocker(params, device_target, kahan):
@@ -67,10 +72,28 @@ def _fused_blocker(params, device_target, kahan):
 PORTABLE = "hypermap"
 IMPLEMENTATIONS = {
     PORTABLE: Implementation(hypermap_radam, {"fused": False}),
-    "fused": Implementation(_fused.fused_radam, {"fused": True}, ("CPU",), _fused_blocker),
+    "fused": Implementation(_fused.fused_radam, {"fused": True}, ("CPU",), _fused_blocker, dynamic_shapes=False),
 }
 # name -> update function, the plain dict graph code reads.
 UPDATES = {name: implementation.update for name, implementation in IMPLEMENTATIONS.items()}
+
+
+@constexpr
+def compiled_implementations(names, fused):
+    """The implementations a graph being compiled runs: the groups' choices `names`, with the portable path
+    instead of those that don't run with dynamic shapes (``Implementation.dynamic_shapes``) in a graph that takes
+    dynamic-shape inputs (``jit(dynamic=1)`` once shapes vary, ``enable_dynamic``, ``set_inputs`` with ``None``
+    dimensions). MindSpore 2.10's CPU runtime fails running the fused kernel on gradients of dynamic shape ("The
+    pointer[value] is null", from the third batch size of a ``jit(dynamic=1)`` step); the portable path gives
+    the same bits. ``fused=True`` raises instead. Runs in Python at compile time (``constexpr``)."""
+    if all(IMPLEMENTATIONS[name].dynamic_shapes for name in names) or not _internals.compiling_with_dynamic_shapes():
+        return names
+    if fused:
+        raise RuntimeError("fused=True, but this graph compiles with dynamic-shape inputs (jit(dynamic=1), "
+                           "enable_dynamic, set_inputs with None dimensions), where MindSpore's CPU runtime fails "
+                           "running the fused kernel; use fused=None (the default takes the portable path in such "
+                           "graphs, with the same results) or fused=False")
+    return tuple(name if IMPLEMENTATIONS[name].dynamic_shapes else PORTABLE for name in names)
 
 
 def select_implementation(fused, params, device_target=None, kahan=False):

@@ -26,7 +26,7 @@ import mindspore.common.dtype as mstype
 from mindspore_radam import _validation, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam._versions import zeros
-from mindspore_radam.dispatch import UPDATES, select_implementation
+from mindspore_radam.dispatch import UPDATES, compiled_implementations, select_implementation
 from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
                                         group_options, structure, write_value)
 
@@ -279,12 +279,13 @@ class GroupEngine(live.LiveLoads):
     def _update_groups(self, gradients, grads_finite, context):
         """Every active, non-empty group's step, each by its implementation."""
         weights = self._engine_weights()
+        implementations = compiled_implementations(tuple(self.implementations), self._fused)
         done = True
         for group_id in range(len(self._options)):
             start, end = self._ranges[group_id]
             if start == end or not self._active[group_id]:
                 continue
-            update = UPDATES[self.implementations[group_id]]
+            update = UPDATES[implementations[group_id]]
             updated = update(params=weights[start:end], grads=gradients[start:end],
                              exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
                              step=self.steps[group_id], lr=self._group_lr(group_id, context),

@@ -43,9 +43,10 @@ MODELS = ("lenet5", "mlp8m", "deep130")
 MODEL_LABELS = {"lenet5": "LeNet5 (8 tensors, 62k params)",
                 "mlp8m": "MLP 1024-2048-2048-1024-10 (8 tensors, 8.4M params)",
                 "deep130": "deep MLP 64 x Dense(128, 128) (130 tensors, 1.1M params)"}
-PATTERNS = ("jit", "cell", "split")
+PATTERNS = ("jit", "cell", "split", "dynamic")
 PATTERN_LABELS = {"jit": "jit function from PyNative", "cell": "TrainOneStepCell, GRAPH_MODE",
-                  "split": "jit value_and_grad, optimizer from PyNative"}
+                  "split": "jit value_and_grad, optimizer from PyNative",
+                  "dynamic": "jit(dynamic=1) from PyNative, batch sizes varying"}
 OPTIMIZERS = ("none", "builtin", "default", "hypermap", "fused")
 BATCH = 32
 
@@ -119,14 +120,13 @@ def make_step(pattern, net, loss_fn, opt):
         return loss_fn(net(x), y)
 
     grad_fn = ms.value_and_grad(forward, None, params)
-    if pattern == "jit":
-        @ms.jit
+    if pattern in ("jit", "dynamic"):
         def jit_step(x, y):
             loss, grads = grad_fn(x, y)
             if opt is None:
                 return consume(loss, grads)
             return ops.depend(loss, opt(grads))
-        return jit_step
+        return ms.jit(jit_step, dynamic=1 if pattern == "dynamic" else 0)
     if pattern == "split":
         compiled_grad = ms.jit(grad_fn)
 
@@ -150,12 +150,17 @@ def measure(model, pattern, optimizer, steps, warmup):
     loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
     opt = make_optimizer(optimizer, net.trainable_params())
     step = make_step(pattern, net, loss_fn, opt)
-    for _ in range(warmup):
-        step(x, y).asnumpy()
+    # "dynamic": three batch sizes in the warm-up compile the dynamic-shape graph, which the timed steps
+    # (two sizes, alternating) then run.
+    sizes = (BATCH, BATCH - 2, BATCH - 4) if pattern == "dynamic" else (BATCH,)
+    batches = [(x[:size], y[:size]) for size in sizes]
+    for index in range(max(warmup, len(sizes))):
+        step(*batches[index % len(sizes)]).asnumpy()
     times = []
-    for _ in range(steps):
+    for index in range(steps):
+        inputs = batches[index % min(2, len(sizes))]
         start = time.perf_counter()
-        step(x, y).asnumpy()
+        step(*inputs).asnumpy()
         times.append((time.perf_counter() - start) * 1e3)
     q1, median, q3 = statistics.quantiles(times, n=4)
     implementation = getattr(opt, "implementations", [None])[0]

@@ -158,3 +158,97 @@ def test_a_graph_compiled_after_a_freeze_is_refused(pattern):
     step = _train_step(pattern, net, optimizer)
     with pytest.raises((ValueError, RuntimeError), match=r"'bias'.*requires_grad=False"):
         step()
+
+
+# --- dynamic shapes: batch sizes that vary from step to step ---
+
+DYNAMIC_PATTERNS = ("jit-dynamic", "enable-dynamic", "cell-set-inputs", "nn-cell-set-inputs")
+BATCHES = (4, 7, 5, 9, 4, 3, 11)
+
+
+class MLPLoss(nn.Cell):
+    """A two-layer MLP's MSE: its weight gradients (input^T @ error) take the batch's dynamic dimensions."""
+
+    def __init__(self):
+        super().__init__()
+        ms.set_seed(0)
+        self.net = nn.SequentialCell(nn.Dense(8, 16), nn.ReLU(), nn.Dense(16, 4))
+        self.loss = nn.MSELoss()
+
+    def construct(self, x, y):
+        return self.loss(self.net(x), y)
+
+
+def _batches(seed=3):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((b, 8)).astype(np.float32), rng.standard_normal((b, 4)).astype(np.float32))
+            for b in BATCHES]
+
+
+def _dynamic_run(pattern, implementation, dynamic=True):
+    """The parameters after one step per batch of BATCHES in `pattern` (compiled per shape if not `dynamic`),
+    and the optimizer; `implementation` is a registered name or None (the default)."""
+    from mindspore_radam import dispatch
+    ms.set_context(mode=ms.GRAPH_MODE if "cell" in pattern else ms.PYNATIVE_MODE)
+    net = MLPLoss()
+    params = net.trainable_params()
+    demand = {} if implementation is None else dispatch.IMPLEMENTATIONS[implementation].demand
+    if pattern.startswith("nn"):
+        optimizer = NNRAdam(params, learning_rate=0.05, weight_decay=0.01, **demand)
+    else:
+        optimizer = mindspore_radam.RAdam(params, lr=0.05, weight_decay=0.01, **demand)
+    # Every dimension dynamic, as jit(dynamic=1) generalizes them.
+    dynamic_inputs = [Tensor(shape=[None, None], dtype=ms.float32) for _ in range(2)]
+    if pattern.startswith("nn"):
+        step = nn.TrainOneStepCell(net, optimizer)
+    else:
+        grad_fn = ms.value_and_grad(net, None, optimizer.parameters)
+
+        def body(x, y):
+            loss, grads = grad_fn(x, y)
+            optimizer(grads)
+            return loss
+
+        class Step(nn.Cell):
+            def construct(self, x, y):
+                return body(x, y)
+        step = Step()
+    if pattern == "jit-dynamic":
+        step = ms.jit(body, dynamic=1 if dynamic else 0)
+    elif pattern == "enable-dynamic":
+        step = ms.jit(ms.enable_dynamic(x=dynamic_inputs[0], y=dynamic_inputs[1])(body) if dynamic else body)
+    elif dynamic:
+        step.set_inputs(*dynamic_inputs)
+    for x, y in _batches():
+        step(Tensor(x), Tensor(y))
+    return [p.asnumpy().copy() for p in params], optimizer
+
+
+@pytest.mark.parametrize("pattern", DYNAMIC_PATTERNS)
+def test_varying_batch_sizes_train_as_a_static_run_with_the_default(pattern):
+    """Dynamic-shape graphs with the default implementation (the fused kernel on CPU) give the bits of the
+    portable path compiled per shape; steps in a graph compiled with dynamic shapes, where the kernel fails
+    inside MindSpore, take the portable path."""
+    got, optimizer = _dynamic_run(pattern, None)
+    static, _ = _dynamic_run(pattern, "hypermap", dynamic=False)
+    start = [p.asnumpy() for p in MLPLoss().trainable_params()]
+    assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(got, start)), "control: the run trained"
+    for index, (a, b) in enumerate(zip(got, static, strict=True)):
+        np.testing.assert_array_equal(a, b, err_msg=f"{pattern}: parameter {index}, dynamic vs static")
+    assert int(optimizer.steps[0].asnumpy()) == len(BATCHES)
+
+
+@pytest.mark.parametrize("pattern", ("jit-dynamic", "cell-set-inputs"))
+def test_an_implementation_that_cannot_run_dynamic_shapes_is_refused_when_demanded(pattern):
+    """fused=True (an implementation without dynamic-shape support, demanded) raises at the dynamic compile,
+    naming what works, before that step changes anything; the portable path runs there."""
+    from mindspore_radam import dispatch
+    for name, implementation in dispatch.IMPLEMENTATIONS.items():
+        if implementation.dynamic_shapes:
+            _dynamic_run(pattern, name)
+            continue
+        if implementation.devices is not None and ms.get_context("device_target") not in implementation.devices:
+            continue
+        with pytest.raises(RuntimeError, match=r"fused=True, but this graph compiles with dynamic-shape inputs.*"
+                                               r"use fused=None"):
+            _dynamic_run(pattern, name)

@@ -154,3 +154,47 @@ def test_compiling_a_cell_graph_is_told_from_a_jit_function():
     assert kinds == [True, False], (
         f"_internals.compiling_a_cell_graph: the compile frames' executor classes changed ({kinds}); a state "
         f"load into an optimizer a jit step compiled inline would not warn")
+
+
+def test_compiling_with_dynamic_shapes_is_seen_from_inside_the_graph():
+    """A constexpr inside a nested Cell (MindSpore may infer it on a worker thread) sees whether the graph
+    compiles with dynamic-shape inputs: the third batch size of a jit(dynamic=1) function (the first two
+    compile static), a set_inputs Cell with None dimensions; not a plain jit function."""
+    from mindspore.ops import constexpr  # pylint: disable=import-outside-toplevel
+    seen = []
+
+    @constexpr
+    def note():
+        seen.append(_internals.compiling_with_dynamic_shapes())
+        return True
+
+    class Inner(nn.Cell):
+        def construct(self, x):
+            note()
+            return x * 2
+
+    inner = Inner()
+
+    def body(x):
+        return inner(x).sum()
+
+    auto = jit(body, dynamic=1)
+    for size in (2, 3, 4):
+        auto(Tensor(np.ones((size, 3), np.float32)))
+    plain = jit(body)
+    plain(Tensor(np.ones((5, 3), np.float32)))
+    mode = ms.get_context("mode")
+    try:
+        ms.set_context(mode=ms.GRAPH_MODE)
+
+        class Outer(nn.Cell):
+            def construct(self, x):
+                return inner(x)
+        outer = Outer()
+        outer.set_inputs(Tensor(shape=[None, 3], dtype=ms.float32))
+        outer(Tensor(np.ones((6, 3), np.float32)))
+    finally:
+        ms.set_context(mode=mode)
+    assert seen == [False, False, True, False, True], (
+        f"_internals.compiling_with_dynamic_shapes: the compile frames' arguments changed ({seen}); the fused "
+        f"kernel would run (and fail inside MindSpore) in dynamic-shape graphs")
