@@ -19,6 +19,7 @@ A door supplies, per step, each group's learning rate and hyperparameter Tensor
 (:meth:`GroupEngine._group_lr`, :meth:`GroupEngine._group_hyper`) from a ``context`` tuple it builds in
 graph code (the ``nn`` door's ``get_lr()`` and weight-decay schedules; nothing for the core).
 """
+import numpy as np
 import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, ops
 import mindspore.common.dtype as mstype
@@ -67,7 +68,7 @@ class GroupEngine(live.LiveLoads):
     # --- construction -------------------------------------------------------------------------------
 
     def _init_engine(self, ranges, options, *, state_dtype=None, kahan=False, fused=None, like_param=False,
-                     active=None, implementations=None):
+                     active=None, implementations=None, together=None):
         """Builds every group's state, step count, hyperparameters and implementation.
 
         Args:
@@ -80,6 +81,8 @@ class GroupEngine(live.LiveLoads):
             active (Optional[Sequence[bool]]): groups this process updates (another rank updates the rest).
             implementations (Optional[Sequence[str]]): each group's, if the door chose them already (before
                 it created anything, so that ``fused=True`` where the kernel can't run changes nothing).
+            together (Optional[Sequence]): a key per group; groups of one key that share their options,
+                implementation and activity are stepped by one call (:meth:`_plan_calls`). None: each alone.
         """
         self._state_dtype, self._kahan, self._fused, self._like_param = state_dtype, kahan, fused, like_param
         self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
@@ -87,9 +90,29 @@ class GroupEngine(live.LiveLoads):
         self.hyperparameters, self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (ParameterTuple(()),) * 5
         self._register(self._new_groups(ranges, options, active or [True] * len(ranges),
                                         implementations or [None] * len(ranges)))
+        self._together = tuple(together) if together is not None else tuple(range(len(ranges)))
+        self._plan_calls()
         self._live_key = live.new_key(self)
         self._refresh_metadata()
         keep_state_dict_loadable(self)
+
+    def _plan_calls(self):
+        """Which groups one implementation call steps together: those of one `together` key (the nn door's
+        runs of one learning rate and weight decay, however their Parameters interleave, as mindcv's
+        decay/no-decay grouping does) with the same options, implementation and activity. Each group keeps
+        its step count and record (checkpoint names don't change); the first group of a call (its lead)
+        gives the call's step, learning rate and record, and the others' counts follow it."""
+        calls = {}
+        for group_id, key in enumerate(self._together):
+            calls.setdefault((key, self._options[group_id], self.implementations[group_id], self._active[group_id]),
+                             []).append(group_id)
+        self._calls = tuple(tuple(call) for call in calls.values())
+        self._lead_of = {group_id: call[0] for call in self._calls for group_id in call}
+        members = [tuple(i for group_id in call for i in range(*self._ranges[group_id])) for call in self._calls]
+        self._call_members = tuple(members)
+        # A call over consecutive Parameters takes slices; an interleaved one gathers its tensors.
+        self._call_slices = tuple((m[0], m[-1] + 1) if m and m == tuple(range(m[0], m[-1] + 1)) else None
+                                  for m in members)
 
     def _new_groups(self, ranges, options, active, implementations):
         """Registers groups (their ranges, options, implementations) and returns their new Parameters:
@@ -137,6 +160,8 @@ class GroupEngine(live.LiveLoads):
         """A group added after construction (``add_param_group``): its step starts at 0, so its first step
         is t=1; our compiled step is built again to include it."""
         self._register(self._new_groups([group_range], [options], [True], [implementation]))
+        self._together += (len(self._ranges) - 1,)
+        self._plan_calls()
         self._refresh_metadata()
         self._recompile()
 
@@ -200,14 +225,25 @@ class GroupEngine(live.LiveLoads):
     def _load_hyperparameters(self, param, value):
         """A whole value written into a ``hyperparameters.group_<k>`` Parameter (a checkpoint, ``set_data``):
         validated like the constructor's arguments, the structure switched (:meth:`_apply_options`), written,
-        and the door told (:meth:`_hyper_loaded`). Nothing changes when it raises."""
+        and the door told (:meth:`_hyper_loaded`). Groups stepped by one call share their values: the lead's
+        record is copied into the others (MindSpore's loader writes it first), and another group's must equal
+        it. Nothing changes when it raises."""
         group_id = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
         where = f"{param.name!r}"
         fields = _validation.check_hyperparameters(fields_of_hyper(value, where), where)
         options = group_options(fields)
-        self._apply_options(group_id, options, where)
-        write_value(param, group_hyper(options))
-        self._hyper_loaded(group_id, fields)
+        vector, lead = group_hyper(options), self._lead_of[group_id]
+        if lead != group_id and not np.array_equal(vector.asnumpy(), self.hyperparameters[lead].asnumpy()):
+            raise ValueError(
+                f"{where}: this group is stepped together with {self.hyperparameters[lead].name!r} (Parameters of one "
+                f"learning rate and weight decay share one update and one record of hyperparameters), which holds "
+                f"other values; write that record instead (it carries every group of the setting)")
+        call = next(call for call in self._calls if call[0] == lead) if lead == group_id else (group_id,)
+        for member in call:
+            self._apply_options(member, options, where)
+        for member in call:
+            write_value(self.hyperparameters[member], vector)
+            self._hyper_loaded(member, fields)
 
     def _apply_options(self, group_id, options, what):
         """Makes `options` group `group_id`'s. A change of the update's structure (which lines of the
@@ -277,19 +313,32 @@ class GroupEngine(live.LiveLoads):
         return finite_flag(grads_finite)
 
     def _update_groups(self, gradients, grads_finite, context):
-        """Every active, non-empty group's step, each by its implementation."""
+        """Every call's step (:meth:`_plan_calls`), each by its lead group's implementation; the other groups'
+        step counts then take the lead's."""
         weights = self._engine_weights()
         implementations = compiled_implementations(tuple(self.implementations), self._fused)
         done = True
-        for group_id in range(len(self._options)):
-            start, end = self._ranges[group_id]
-            if start == end or not self._active[group_id]:
+        for call_id, call in enumerate(self._calls):
+            lead, members = call[0], self._call_members[call_id]
+            if not members or not self._active[lead]:
                 continue
-            update = UPDATES[implementations[group_id]]
-            updated = update(params=weights[start:end], grads=gradients[start:end],
-                             exp_avg=self.exp_avg[start:end], exp_avg_sq=self.exp_avg_sq[start:end],
-                             step=self.steps[group_id], lr=self._group_lr(group_id, context),
-                             hyper=self._group_hyper(group_id, context), options=self._options[group_id],
-                             finite=grads_finite, kahan_comp=self.kahan_comp[start:end] if self._kahan else None)
+            update = UPDATES[implementations[lead]]
+            updated = update(params=_take(weights, members, self._call_slices[call_id]),
+                             grads=_take(gradients, members, self._call_slices[call_id]),
+                             exp_avg=_take(self.exp_avg, members, self._call_slices[call_id]),
+                             exp_avg_sq=_take(self.exp_avg_sq, members, self._call_slices[call_id]),
+                             step=self.steps[lead], lr=self._group_lr(lead, context),
+                             hyper=self._group_hyper(lead, context), options=self._options[lead], finite=grads_finite,
+                             kahan_comp=_take(self.kahan_comp, members, self._call_slices[call_id]) if self._kahan
+                             else None)
+            for group_id in call[1:]:
+                updated = ops.depend(updated, ops.assign(self.steps[group_id], ops.depend(self.steps[lead], updated)))
             done = ops.depend(done, updated)
         return done
+
+
+def _take(items, members, span):
+    """Graph code: the tensors of one call: a slice when its members are consecutive (`span`), else gathered."""
+    if span is not None:
+        return items[span[0]:span[1]]
+    return tuple([items[i] for i in members])

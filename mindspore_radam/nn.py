@@ -55,8 +55,9 @@ class RAdam(GroupEngine, nn.Optimizer):
     The state is cloned from the parameters (``exp_avg.*``, ``exp_avg_sq.*``, and ``kahan_comp.*`` with
     Kahan summation), so it takes the parameters' parallel layout; its dtypes follow ``state_dtype`` as in
     :class:`mindspore_radam.RAdam`. One int64 step count
-    (``step.group_k``) per run of consecutive parameters that share a learning rate and a weight
-    decay: the unit one implementation call updates.
+    (``step.group_k``) and hyperparameter record per run of consecutive parameters that share a learning
+    rate and a weight decay; the runs of one setting, however they interleave (mindcv's decay/no-decay
+    groups), are updated by one implementation call, and their counts and records move together.
 
     Args:
         params (Union[list[Parameter], list[dict]]): the parameters, or group dicts as above.
@@ -123,11 +124,12 @@ class RAdam(GroupEngine, nn.Optimizer):
         runs, decay_cells = self._split_runs(raw_decay)
         # The schedules of dynamic weight decays, unscaled (nn.Optimizer keeps them times loss_scale).
         self._decay_schedules = nn.CellList(decay_cells)
-        self._schedule_of = tuple(schedule for _, _, _, schedule in runs)
-        self._init_engine([(start, end) for start, end, _, _ in runs],
-                          [group_options(dict(self._options_common, weight_decay=decay)) for _, _, decay, _ in runs],
+        self._schedule_of = tuple(schedule for _, _, _, schedule, _ in runs)
+        self._init_engine([(start, end) for start, end, _, _, _ in runs],
+                          [group_options(dict(self._options_common, weight_decay=decay)) for _, _, decay, _, _ in runs],
                           state_dtype=state_dtype, kahan=kahan, fused=fused, like_param=True,
-                          active=[self.optim_filter[start] for start, _, _, _ in runs])
+                          active=[self.optim_filter[start] for start, _, _, _, _ in runs],
+                          together=[key for _, _, _, _, key in runs])
 
     # --- the engine's hooks (mindspore_radam.engine) ---
 
@@ -217,10 +219,11 @@ class RAdam(GroupEngine, nn.Optimizer):
         return decays
 
     def _split_runs(self, raw_decay):
-        """The parameters (in nn.Optimizer's order) as runs ``(start, end, decay, schedule)`` of
-        consecutive ones with one learning rate, one weight decay and one owner rank; `decay` is the
-        float coefficient (1.0 for a schedule: decay on, value per step), `schedule` the index of its
-        Cell or None. Also returns the schedule Cells."""
+        """The parameters (in nn.Optimizer's order) as runs ``(start, end, decay, schedule, key)`` of
+        consecutive ones with one learning rate, one weight decay and one owner rank (`key`: runs of one key,
+        however they interleave, are stepped by one call); `decay` is the float coefficient (1.0 for a
+        schedule: decay on, value per step), `schedule` the index of its Cell or None. Also returns the
+        schedule Cells."""
         cells, runs = [], []
         previous = None
         for index, param in enumerate(self._parameters):
@@ -233,7 +236,7 @@ class RAdam(GroupEngine, nn.Optimizer):
                     if decay not in cells:
                         cells.append(decay)
                     schedule = cells.index(decay)
-                runs.append([index, index + 1, 1.0 if schedule is not None else decay, schedule])
+                runs.append([index, index + 1, 1.0 if schedule is not None else decay, schedule, key])
                 previous = key
             else:
                 runs[-1][1] = index + 1

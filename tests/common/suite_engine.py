@@ -6,13 +6,16 @@ import os
 import numpy as np
 import pytest
 import mindspore as ms
-from mindspore import Parameter, Tensor
+from mindspore import Parameter, Tensor, nn
 import mindspore.common.dtype as mstype
 
 import mindspore_radam
+from mindspore_radam import dispatch
+from mindspore_radam.functional import H
 from mindspore_radam.nn import RAdam as NNRAdam
+from tests.common.harness import IMPLEMENTATIONS
 from tests.common.configs import make_arrays
-from tests.common.suite_nn import make_cell_stepper
+from tests.common.suite_nn import LinearLoss, make_cell_stepper
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 SHAPES = ((4, 3), (7,), (), (2, 3, 2))
@@ -133,7 +136,7 @@ def _resume(door, checkpoint):
 
 
 @pytest.mark.versions
-@pytest.mark.parametrize("door", ("core", "nn"))
+@pytest.mark.parametrize("door", ("core", "nn", "nn_interleaved"))
 def test_a_checkpoint_of_the_release_before_loads_and_continues_bit_identically(door):
     checkpoint = ms.load_checkpoint(os.path.join(DATA, f"compat_{door}.ckpt"))
     params, not_loaded = _resume(door, checkpoint)
@@ -144,7 +147,7 @@ def test_a_checkpoint_of_the_release_before_loads_and_continues_bit_identically(
         np.testing.assert_array_equal(param.asnumpy(), want[param.name], err_msg=f"{door}: {param.name}")
 
 
-@pytest.mark.parametrize("door", ("core", "nn"))
+@pytest.mark.parametrize("door", ("core", "nn", "nn_interleaved"))
 def test_the_release_checkpoint_comparison_can_fail(door):
     """Negative control: the same checkpoint with its step counts left out continues elsewhere."""
     checkpoint = {key: value for key, value in ms.load_checkpoint(os.path.join(DATA, f"compat_{door}.ckpt")).items()
@@ -197,3 +200,93 @@ def test_a_refused_record_in_a_checkpoint_writes_no_state(door):
                                                       name="hyperparameters.group_0")
     ms.load_param_into_net(optimizer, checkpoint)
     np.testing.assert_array_equal(optimizer.exp_avg[0].asnumpy(), np.full(3, 5.0, np.float32))
+
+
+# --- groups of one setting, interleaved (mindcv's decay/no-decay grouping) ---
+
+def _interleaved(implementation, lr=0.015625):
+    """Six Parameters whose groups alternate weight decay 0.1 and 0: six runs, two settings; an lr exact in
+    float32, so that the nn door's float32 learning rate equals the core's float64 one."""
+    params = _interleaved_params()
+    optimizer = NNRAdam([dict(params=[p], weight_decay=0.1 if i % 2 == 0 else 0.0) for i, p in enumerate(params)],
+                        learning_rate=lr, **dispatch.IMPLEMENTATIONS[implementation].demand)
+    return params, optimizer
+
+
+def _interleaved_params():
+    rng = np.random.default_rng(11)
+    return [Parameter(Tensor(rng.standard_normal(shape).astype(np.float32)), name=f"q{index}")
+            for index, shape in enumerate([(3, 4), (4,), (5, 2), (2,), (6,), (3,)])]
+
+
+def _interleaved_grads(params, steps=8):
+    rng = np.random.default_rng(12)
+    return [tuple(Tensor(rng.standard_normal(p.shape).astype(np.float32)) for p in params) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("implementation, mode", [(name, ("graph", "pynative")[index % 2])
+                                                  for index, name in enumerate(IMPLEMENTATIONS)])
+def test_interleaved_groups_of_one_setting_take_one_call(implementation, mode):
+    """nn.RAdam over groups whose settings interleave steps each setting with one implementation call (the
+    fused kernel runs twice a step, not six times), bit-identical to the core door with one group per
+    setting; every run's step count advances."""
+    from mindspore_radam import _fused  # pylint: disable=import-outside-toplevel
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    params, optimizer = _interleaved(implementation)
+    train = nn.TrainOneStepCell(LinearLoss(params), optimizer)
+    grads = _interleaved_grads(params)
+    calls = _fused.variant_calls() if implementation == "fused" else None
+    for step_grads in grads:
+        train(*step_grads)
+    if calls is not None:
+        assert sum(_fused.variant_calls().values()) - sum(calls.values()) == 2 * len(grads)
+    assert [int(s.asnumpy()) for s in optimizer.steps] == [len(grads)] * 6
+    anchor = _interleaved_params()
+    core = mindspore_radam.RAdam([dict(params=anchor[0::2], weight_decay=0.1), dict(params=anchor[1::2])], lr=0.015625,
+                                 **dispatch.IMPLEMENTATIONS[implementation].demand)
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    for step_grads in grads:
+        core(step_grads[0::2] + step_grads[1::2])
+    for got, want in zip(params, anchor, strict=True):
+        np.testing.assert_array_equal(got.asnumpy(), want.asnumpy(), err_msg=got.name)
+
+
+def test_a_record_of_a_group_stepped_with_another_follows_it():
+    """A record loaded into the lead group of a setting is copied into the other groups of the setting; one
+    loaded into another group must equal the lead's (it can't take effect alone), else ValueError before
+    anything changes."""
+    params, optimizer = _interleaved("hypermap")
+    assert optimizer.hyperparameters[0].name == "hyperparameters.group_0"
+    lead = optimizer.hyperparameters[0].asnumpy().copy()
+    changed = lead.copy()
+    changed[H.eps] = 1e-3
+    optimizer.hyperparameters[0].set_data(Tensor(changed))
+    for index in (0, 2, 4):
+        np.testing.assert_array_equal(optimizer.hyperparameters[index].asnumpy(), changed)
+    np.testing.assert_array_equal(optimizer.hyperparameters[1].asnumpy()[H.eps], 1e-8)  # the other setting
+    other = changed.copy()
+    other[H.eps] = 1e-2
+    with pytest.raises(ValueError, match=r"'hyperparameters.group_2': this group is stepped together with "
+                                         r"'hyperparameters.group_0'"):
+        optimizer.hyperparameters[2].set_data(Tensor(other))
+    np.testing.assert_array_equal(optimizer.hyperparameters[2].asnumpy(), changed)
+    optimizer.hyperparameters[2].set_data(Tensor(changed))  # control: the lead's values pass
+
+
+def test_a_checkpoint_of_interleaved_groups_resumes_bit_identically(tmp_path):
+    """Saved after 4 steps, loaded into a fresh optimizer, 4 more steps: the uninterrupted run's bits."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    params, optimizer = _interleaved("hypermap")
+    grads = _interleaved_grads(params)
+    for step_grads in grads[:4]:
+        optimizer(step_grads)
+    path = str(tmp_path / "interleaved.ckpt")
+    ms.save_checkpoint(optimizer, path)
+    for step_grads in grads[4:]:
+        optimizer(step_grads)
+    fresh, resumed = _interleaved("hypermap")
+    assert ms.load_param_into_net(resumed, ms.load_checkpoint(path)) == ([], [])
+    for step_grads in grads[4:]:
+        resumed(step_grads)
+    for got, want in zip(fresh, params, strict=True):
+        np.testing.assert_array_equal(got.asnumpy(), want.asnumpy(), err_msg=got.name)

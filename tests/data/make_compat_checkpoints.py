@@ -2,8 +2,11 @@
 parameters it reached after 6 more, as the release that wrote them computed them.
 
 Run with the release to pin (its package first on the path), from the project root:
-    PYTHONPATH=<checkout of that release> python tests/data/make_compat_checkpoints.py
-It writes tests/data/compat_<door>.ckpt and tests/data/compat_<door>_continued.npz.
+    PYTHONPATH=<checkout of that release> python tests/data/make_compat_checkpoints.py [DOOR ...]
+It writes tests/data/compat_<door>.ckpt and tests/data/compat_<door>_continued.npz. "core" and "nn" were
+written by release f110407 (before the engine both doors share); "nn_interleaved" (groups of one weight
+decay interleaved, as mindcv builds them: one step count and record per run) by commit 0785d32, the last
+before runs of one setting were stepped by one call.
 """
 import os
 import sys
@@ -37,6 +40,9 @@ def make_optimizer(door, params):
         return RAdam([dict(params=params[:2], weight_decay=0.1), dict(params=params[2:], lr=0.02)], lr=0.05,
                      betas=(0.9, 0.99), decoupled_weight_decay=True)
     from mindspore_radam.nn import RAdam as NNRAdam
+    if door == "nn_interleaved":
+        return NNRAdam([dict(params=[param], weight_decay=0.1 if index % 2 == 0 else 0.0)
+                        for index, param in enumerate(params)], learning_rate=0.05, beta1=0.9, beta2=0.99)
     return NNRAdam([dict(params=params[:2], weight_decay=0.1), dict(params=params[2:], lr=0.02)],
                    learning_rate=0.05, beta1=0.9, beta2=0.99)
 
@@ -49,7 +55,7 @@ def run(door, optimizer, params, steps, start):
 def main():
     import mindspore_radam
     print("writing with mindspore_radam from", os.path.dirname(mindspore_radam.__file__), file=sys.stderr)
-    for door in ("core", "nn"):
+    for door in sys.argv[1:] or ("core", "nn", "nn_interleaved"):
         params = make_params()
         optimizer = make_optimizer(door, params)
         run(door, optimizer, params, BEFORE, 1)
