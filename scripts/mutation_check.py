@@ -225,7 +225,7 @@ MUTANTS = (
            "    return compute_dtype(dtype)", (SUITE, "-k", "state_dtype_param_keeps")),
     Mutant("nn_kahan_dropped", "nn.RAdam(kahan_summation=True) runs without compensation buffers",
            "mindspore_radam/nn.py", "state_dtype=state_dtype, kahan=kahan,", "state_dtype=state_dtype, kahan=False,",
-           (SUITE, "-k", "nn_with_state_options and kahan")),
+           (SUITE, "-m", "extended or not extended", "-k", "nn_with_state_options and kahan")),
     Mutant("nn_betas_ignored", "nn.RAdam(betas=...) trains with the default betas",
            "mindspore_radam/nn.py", "        return _validation.check_betas(betas, \"betas\")",
            "        _validation.check_betas(betas, \"betas\")\n        return (0.9, 0.999)", (SUITE, "-k", "nn_betas_is")),

@@ -461,8 +461,9 @@ def test_every_experimental_scheduler_drives_it(implementation, mode, name):
     assert len({tuple(lrs) for lrs in seen}) > 1, f"{name} never changed the learning rate"
 
 
-@pytest.mark.parametrize("implementation, mode", [(PORTABLE, "pynative")] + [(name, mode) for name in FASTER
-                                                                          for mode in ("graph", "jit")])
+@pytest.mark.parametrize("implementation, mode", [pytest.param(PORTABLE, "pynative", marks=pytest.mark.extended)] + [
+    pytest.param(name, mode, marks=() if mode == "jit" else pytest.mark.extended) for name in FASTER
+    for mode in ("graph", "jit")])
 def test_lenet5_value_and_grad_train_step_loss_falls(implementation, mode):
     ms.set_seed(0)
     set_mode(mode)

@@ -18,7 +18,7 @@ from mindspore.experimental.optim import lr_scheduler
 from mindspore_radam import RAdam, keep_loads_in_place, load_builtin_checkpoint
 from mindspore_radam.nn import RAdam as NNRAdam
 from tests.common.configs import make_arrays, make_params
-from tests.common.harness import assert_unchanged, make_stepper, set_mode, snapshot
+from tests.common.harness import PORTABLE, assert_unchanged, make_stepper, set_mode, snapshot
 from tests.common.reference import ReferenceRAdam
 from tests.common.suite import IMPLEMENTATIONS, assert_matches, grad_sequence, make_radam
 from tests.common.suite_nn import LinearLoss, make_nn_radam
@@ -175,8 +175,10 @@ def _run(pattern, implementation, params, grads, optimizer=None):
 
 
 @pytest.mark.versions
-@pytest.mark.parametrize("implementation, pattern", [(IMPLEMENTATIONS[p % len(IMPLEMENTATIONS)], pattern) for p, pattern in enumerate(PATTERNS)]
-                         + [(IMPLEMENTATIONS[(p + 1) % len(IMPLEMENTATIONS)], pattern) for p, pattern in enumerate(PATTERNS[:2])])
+@pytest.mark.parametrize("implementation, pattern", [
+    pytest.param(name, pattern, marks=pytest.mark.extended if name == PORTABLE and pattern != "jit" else ())
+    for name, pattern in [(IMPLEMENTATIONS[p % len(IMPLEMENTATIONS)], pattern) for p, pattern in enumerate(PATTERNS)]
+    + [(IMPLEMENTATIONS[(p + 1) % len(IMPLEMENTATIONS)], pattern) for p, pattern in enumerate(PATTERNS[:2])]])
 def test_in_process_rollback_continues_like_a_fresh_resume(implementation, pattern, tmp_path):
     """2 steps, checkpoint, 2 other steps, load the checkpoint into the net and the optimizer that
     already stepped (mindspore.load_param_into_net), 5 steps: bit-identical to a fresh optimizer that
@@ -330,7 +332,8 @@ def test_a_value_of_another_shape_for_the_optimizers_state_is_refused():
 
 
 @pytest.mark.versions
-@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("pattern", [pytest.param(p, marks=pytest.mark.extended if p == "pynative" else ())
+                                     for p in PATTERNS])
 def test_every_way_of_loading_keeps_the_storage_the_step_updates(pattern):
     """set_data, load_param_into_net, Cell.load_state_dict and item assignment on the network's
     Parameters mid-run: the next step starts from the loaded values. Calls from Python recompile our step

@@ -186,7 +186,7 @@ def test_kahan_summation_tracks_float32_ten_times_closer_on_bfloat16_quadratic()
     assert plain_error > 10 * kahan_error, (plain_error, kahan_error)
 
 
-@pytest.mark.parametrize("mode", ("pynative", "graph"))
+@pytest.mark.parametrize("mode", (pytest.param("pynative", marks=pytest.mark.extended), "graph"))
 def test_kahan_buffers_checkpoint_and_skipped_steps(mode, tmp_path):
     """Kahan buffers are named Parameters that resume bit-identically; a non-finite step leaves them too."""
     arrays = [round_to("bfloat16", a) for a in make_arrays(54, SHAPES)]
