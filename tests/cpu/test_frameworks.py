@@ -210,3 +210,97 @@ def test_mindcv_trainer_with_ema_clipping_and_accumulation_trains(mode):
     assert max(float(np.abs(a - b).max()) for a, b in zip(ours, start)) > 1e-3
     adamw, _ = mindcv_train(_mindcv_adamw, mode, **kwargs)
     assert max(float(np.abs(a - b).max()) for a, b in zip(adamw, start)) > 1e-3
+
+
+# --- mindformers: its optimizer registry and its Trainer, with checkpoints and resume ---
+
+def _mindformers_register():
+    """Ours in mindformers' registry (as docs/frameworks.md says), and MindSpore's own train step as the
+    wrapper: mindformers' MFTrainOneStepCell reads NPU-only overflow flags on CPU."""
+    framework("mindformers")
+    from mindformers.tools.register import MindFormerModuleType, MindFormerRegister  # pylint: disable=import-outside-toplevel
+
+    class PlainTrainOneStepCell(nn.TrainOneStepCell):
+        def __init__(self, network, optimizer, scale_sense=None, **kwargs):  # pylint: disable=unused-argument
+            super().__init__(network, optimizer)
+    if not MindFormerRegister.is_exist(MindFormerModuleType.OPTIMIZER, "RAdam"):
+        MindFormerRegister.register_cls(NNRAdam, module_type=MindFormerModuleType.OPTIMIZER)
+    if not MindFormerRegister.is_exist(MindFormerModuleType.WRAPPER, "PlainTrainOneStepCell"):
+        MindFormerRegister.register_cls(PlainTrainOneStepCell, module_type=MindFormerModuleType.WRAPPER)
+
+
+def test_mindformers_registry_builds_ours_from_a_config_with_betas():
+    """build_optim from a mindformers config (which writes betas, as for its AdamW) builds ours with them;
+    control: its AdamW from the same config."""
+    _mindformers_register()
+    from mindformers.core.optim import build_optim  # pylint: disable=import-outside-toplevel
+    net = tiny_net()
+    config = {"betas": [0.9, 0.99], "learning_rate": 0.01, "weight_decay": 0.01}
+    ours = build_optim(dict(config, type="RAdam"), default_args={"params": net.trainable_params()})
+    assert isinstance(ours, NNRAdam) and (ours.beta1, ours.beta2) == (0.9, 0.99)
+    theirs = build_optim(dict(config, type="AdamW"), default_args={"params": net.trainable_params()})
+    assert type(theirs).__name__ == "AdamW"
+
+
+def mindformers_run(kind, out, resume=None):
+    """A one-layer LLaMA (mindformers' own model class, CPU settings) trained by mindformers' Trainer for 4
+    steps, saving a checkpoint (network and optimizer) every 2; `resume`: a checkpoint to continue from
+    (mindformers' resume_training). Returns the trained weights and the optimizer."""
+    _mindformers_register()
+    import mindspore.dataset as ds  # pylint: disable=import-outside-toplevel
+    from mindformers import Trainer, TrainingArguments  # pylint: disable=import-outside-toplevel
+    from mindformers.core.optim import build_optim  # pylint: disable=import-outside-toplevel
+    from mindformers.models.llama import LlamaConfig, LlamaForCausalLM  # pylint: disable=import-outside-toplevel
+    # PyNative: in GRAPH_MODE one embedding element in 1,024 differed by an ulp between the uninterrupted and
+    # the resumed run with ours (the embedding's gradient is a scatter-add; not traced further); PyNative
+    # runs reproduce bit for bit.
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ms.set_seed(0)
+    config = LlamaConfig(batch_size=2, seq_length=8, hidden_size=16, num_layers=1, num_heads=2, vocab_size=64,
+                         use_rope_slice=True, fused_rms_norm=False, use_flash_attention=False,
+                         compute_dtype="float32", layernorm_compute_type="float32", softmax_compute_type="float32",
+                         rotary_dtype="float32", param_init_type="float32")
+    model = LlamaForCausalLM(config)
+    ids = np.random.default_rng(0).integers(0, 64, (8, 9)).astype(np.int32)
+    dataset = ds.NumpySlicesDataset({"input_ids": ids}, shuffle=False).batch(2)
+    optimizer = build_optim({"type": kind, "betas": [0.9, 0.999], "learning_rate": 1e-3, "weight_decay": 0.0},
+                            default_args={"params": model.trainable_params()})
+    args = TrainingArguments(output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=2,
+                             wrapper_type="PlainTrainOneStepCell", save_steps=2, use_parallel=False, sink_mode=False)
+    trainer = Trainer(args=args, model=model, train_dataset=dataset, optimizers=optimizer)
+    if resume is None:
+        trainer.train()
+    else:
+        trainer.train(resume_from_checkpoint=os.path.dirname(os.path.dirname(resume)),
+                      resume_training=os.path.basename(resume))
+    return {p.name: p.asnumpy().copy() for p in model.trainable_params()}, optimizer
+
+
+def _mindformers_checkpoint(out, step):
+    import glob  # pylint: disable=import-outside-toplevel
+    found = glob.glob(os.path.join(str(out), "checkpoint", "rank_0", f"*-1_{step}.ckpt"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("kind", ("RAdam", "AdamW"))
+def test_mindformers_trainer_resumes_bit_identically(kind, tmp_path):
+    """Trainer: 4 steps uninterrupted, against 2 steps resumed by Trainer from the step-2 checkpoint (ours and,
+    as the control, mindformers' AdamW): the same bits; ours trained (the weights moved)."""
+    full, optimizer = mindformers_run(kind, tmp_path / "full")
+    if kind == "RAdam":
+        assert isinstance(optimizer, NNRAdam) and int(optimizer.steps[0].asnumpy()) == 4
+    resumed, _ = mindformers_run(kind, tmp_path / "resumed", resume=_mindformers_checkpoint(tmp_path / "full", 2))
+    for name, value in full.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=f"{kind}: {name}")
+
+
+def test_mindformers_resume_comparison_can_fail(tmp_path):
+    """Negative control: the step-2 checkpoint without our step counts continues elsewhere."""
+    full, _ = mindformers_run("RAdam", tmp_path / "full")
+    path = _mindformers_checkpoint(tmp_path / "full", 2)
+    checkpoint = {key: value for key, value in ms.load_checkpoint(path).items() if not key.startswith("step.")}
+    stripped = path.replace("-1_2.ckpt", "-1_2-nosteps.ckpt")
+    ms.save_checkpoint([{"name": key, "data": value} for key, value in checkpoint.items()], stripped)
+    resumed, _ = mindformers_run("RAdam", tmp_path / "resumed", resume=stripped)
+    assert any(not np.array_equal(resumed[name], value) for name, value in full.items())
