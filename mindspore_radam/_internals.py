@@ -108,6 +108,20 @@ def _has_dynamic_shape(value):
     return False
 
 
+def loading_dict():
+    """The ``parameter_dict`` of the ``mindspore.load_param_into_net`` call that is writing a Parameter now
+    (``load_checkpoint(net=...)`` goes through it too), else None. Relies on: the loader (unwrapped from its
+    decorator) holding it as a local named ``parameter_dict`` while it writes."""
+    from mindspore.train import serialization  # pylint: disable=import-outside-toplevel
+    code = inspect.unwrap(serialization.load_param_into_net).__code__
+    frame = sys._getframe(1)  # pylint: disable=protected-access
+    while frame is not None:
+        if frame.f_code is code:
+            return frame.f_locals.get("parameter_dict")
+        frame = frame.f_back
+    return None
+
+
 CELL_GRAPH_EXECUTOR = "_CellGraphExecutor"
 
 

@@ -235,8 +235,11 @@ def frozen_message(where, names):
     return (f"{where}: Parameters {names} have requires_grad=False (frozen), and an optimizer would still move them "
             f"(MindSpore computes their gradients inside jit, and momentum and weight decay act on zero ones). "
             f"Build the optimizer from net.trainable_params() (frozen Parameters then stay bit-identical); to "
-            f"freeze a layer mid-run, build a new optimizer and train step from trainable_params() and load the "
-            f"state into it with mindspore.load_param_into_net(new, old.parameters_dict(), strict_load=True)")
+            f"freeze a layer mid-run, build a new optimizer and train step from trainable_params(), load each "
+            f"Parameter's state into it with mindspore.load_param_into_net(new, {{k: v for k, v in "
+            f"old.parameters_dict().items() if k.startswith(('exp_avg.', 'exp_avg_sq.', 'kahan_comp.', 'global_step'))}}, "
+            f"strict_load=True) and set "
+            f"each group's step count (new.steps[i].set_data(old.steps[j].value()))")
 
 
 _shape_and_dtype = ops.MultitypeFuncGraph("shape_and_dtype")

@@ -30,7 +30,7 @@ import mindspore.common.dtype as mstype
 
 from mindspore.ops import constexpr
 
-from mindspore_radam import _fused, _internals
+from mindspore_radam import _fused, _internals, live
 from mindspore_radam.functional import hypermap_radam
 
 
@@ -79,13 +79,15 @@ UPDATES = {name: implementation.update for name, implementation in IMPLEMENTATIO
 
 
 @constexpr
-def compiled_implementations(names, fused):
+def compiled_implementations(key, names, fused):
     """The implementations a graph being compiled runs: the groups' choices `names`, with the portable path
     instead of those that don't run with dynamic shapes (``Implementation.dynamic_shapes``) in a graph that takes
     dynamic-shape inputs (``jit(dynamic=1)`` once shapes vary, ``enable_dynamic``, ``set_inputs`` with ``None``
     dimensions). MindSpore 2.10's CPU runtime fails running the fused kernel on gradients of dynamic shape ("The
     pointer[value] is null", from the third batch size of a ``jit(dynamic=1)`` step); the portable path gives
-    the same bits. ``fused=True`` raises instead. Runs in Python at compile time (``constexpr``)."""
+    the same bits. ``fused=True`` raises instead. The optimizer (`key`, :func:`mindspore_radam.live.owner`) is
+    told, so that a later switch of the update's structure is refused as for the portable path. Runs in Python
+    at compile time (``constexpr``)."""
     if all(IMPLEMENTATIONS[name].dynamic_shapes for name in names) or not _internals.compiling_with_dynamic_shapes():
         return names
     if fused:
@@ -93,7 +95,13 @@ def compiled_implementations(names, fused):
                            "enable_dynamic, set_inputs with None dimensions), where MindSpore's CPU runtime fails "
                            "running the fused kernel; use fused=None (the default takes the portable path in such "
                            "graphs, with the same results) or fused=False")
-    return tuple(name if IMPLEMENTATIONS[name].dynamic_shapes else PORTABLE for name in names)
+    compiled = tuple(name if IMPLEMENTATIONS[name].dynamic_shapes else PORTABLE for name in names)
+    owner = live.owner(key)
+    if owner is not None:
+        owner._portable_compiled = tuple(  # pylint: disable=protected-access
+            before or now == PORTABLE for before, now in zip(getattr(owner, "_portable_compiled", ()) or
+                                                          (False,) * len(compiled), compiled))
+    return compiled
 
 
 def select_implementation(fused, params, device_target=None, kahan=False):

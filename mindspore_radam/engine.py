@@ -24,10 +24,10 @@ import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, ops
 import mindspore.common.dtype as mstype
 
-from mindspore_radam import _validation, live
+from mindspore_radam import _internals, _validation, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam._versions import zeros
-from mindspore_radam.dispatch import UPDATES, compiled_implementations, select_implementation
+from mindspore_radam.dispatch import PORTABLE, UPDATES, compiled_implementations, select_implementation
 from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
                                         group_options, structure, write_value)
 
@@ -85,6 +85,7 @@ class GroupEngine(live.LiveLoads):
                 implementation and activity are stepped by one call (:meth:`_plan_calls`). None: each alone.
         """
         self._state_dtype, self._kahan, self._fused, self._like_param = state_dtype, kahan, fused, like_param
+        self._portable_compiled = ()  # groups a dynamic-shape graph compiled with the portable path
         self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
         self._ranges, self._active, self._options, self.implementations = (), (), (), []
         self.hyperparameters, self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (ParameterTuple(()),) * 5
@@ -215,8 +216,31 @@ class GroupEngine(live.LiveLoads):
 
     # --- loads --------------------------------------------------------------------------------------
 
-    def _load_step(self, param, value):  # pylint: disable=no-self-use
+    def check_group_entry_load(self, param):
+        """Refuses a checkpoint entry numbered by group (``step.group_<k>``, ``hyperparameters.group_<k>``,
+        ``learning_rate_group_<k>``) from an optimizer that held other Parameters: its groups are numbered
+        differently (a frozen layer's group gone, say), so each entry would land on another group, silently
+        swapping learning rates and weight decays (torch's ``load_state_dict`` refuses such a layout too).
+        Checked while ``load_param_into_net`` writes, from the checkpoint's ``exp_avg.<name>`` entries."""
+        checkpoint = _internals.loading_dict()
+        if not checkpoint:
+            return
+        theirs = {key[len("exp_avg."):] for key in checkpoint if key.startswith("exp_avg.")}
+        ours = {p.name for p in self._engine_weights()}
+        if theirs and theirs != ours:
+            example = sorted(theirs - ours or ours - theirs)[0]
+            raise ValueError(
+                f"{param.name!r}: this checkpoint's optimizer held other Parameters ({example!r} is in one of the two "
+                f"only), so its entries numbered by group (step.group_<k>, hyperparameters.group_<k>, "
+                f"learning_rate_group_<k>) would land on other groups. Load the state of each Parameter alone: "
+                f"mindspore.load_param_into_net(new, {{k: v for k, v in checkpoint.items() if k.startswith(("
+                f"'exp_avg.', 'exp_avg_sq.', 'kahan_comp.', 'global_step'))}}, strict_load=True), then set each "
+                f"group's step count (new.steps[i].set_data(...)); hyperparameters and learning rates are the new "
+                f"optimizer's")
+
+    def _load_step(self, param, value):
         """A whole value written into a ``step.group_<k>`` Parameter: a count, >= 0."""
+        self.check_group_entry_load(param)
         step = int(value.asnumpy().reshape(()))
         if step < 0:
             raise ValueError(f"{param.name!r} must be a step count >= 0, but got {step}")
@@ -228,6 +252,7 @@ class GroupEngine(live.LiveLoads):
         and the door told (:meth:`_hyper_loaded`). Groups stepped by one call share their values: the lead's
         record is copied into the others (MindSpore's loader writes it first), and another group's must equal
         it. Nothing changes when it raises."""
+        self.check_group_entry_load(param)
         group_id = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
         where = f"{param.name!r}"
         fields = _validation.check_hyperparameters(fields_of_hyper(value, where), where)
@@ -251,7 +276,9 @@ class GroupEngine(live.LiveLoads):
         when a caller's graph compiled the optimizer inline (it can't follow). The fused kernel reads the
         structure on the device and follows either way."""
         old, new = structure(self._options[group_id]), structure(options)
-        changed = self.implementations[group_id] == "hypermap" and old != new
+        portable = self.implementations[group_id] == PORTABLE or group_id < len(self._portable_compiled) and \
+            self._portable_compiled[group_id]  # a dynamic-shape graph compiled the portable path for it
+        changed = portable and old != new
         if changed and live.is_inlined(self):
             raise ValueError(
                 f"{what}: this switches {STRUCTURE_NAMES} from {old} to {new}, which changes the compiled "
@@ -274,6 +301,7 @@ class GroupEngine(live.LiveLoads):
         it on its first call (see :mod:`mindspore_radam._cell`)."""
         new = deepcopy_cell(self, memo)
         new._live_key = live.new_key(new)  # pylint: disable=protected-access
+        new._portable_compiled = ()  # pylint: disable=protected-access
         live.forget_compiled_storage(new)
         new._rewire_copy()  # pylint: disable=protected-access
         new._refresh_metadata()  # pylint: disable=protected-access
@@ -316,7 +344,7 @@ class GroupEngine(live.LiveLoads):
         """Every call's step (:meth:`_plan_calls`), each by its lead group's implementation; the other groups'
         step counts then take the lead's."""
         weights = self._engine_weights()
-        implementations = compiled_implementations(tuple(self.implementations), self._fused)
+        implementations = compiled_implementations(self._live_key, tuple(self.implementations), self._fused)
         done = True
         for call_id, call in enumerate(self._calls):
             lead, members = call[0], self._call_members[call_id]

@@ -45,6 +45,11 @@ _OWNERS = weakref.WeakValueDictionary()
 _NEXT_KEY = [0]
 
 
+def owner(key):
+    """The optimizer of `key` (:func:`new_key`), or None once it is gone."""
+    return _OWNERS.get(key)
+
+
 def new_key(cell):
     """Registers `cell` (an optimizer of ours) and returns its process-unique key for graph code."""
     _NEXT_KEY[0] += 1
@@ -216,6 +221,8 @@ def keep_loads_in_place(cell):
         params = cell.get_parameters()
     elif isinstance(getattr(cell, "last_epoch", None), Parameter):
         params = [cell.last_epoch]
+    elif isinstance(cell, (str, bytes, dict)):
+        params = None
     else:
         params = cell
     try:

@@ -112,8 +112,14 @@ class RAdam(GroupEngine, nn.Optimizer):
         state_dtype = _validation.check_state_dtype(state_dtype)
         kahan = _validation.check_flag(kahan_summation, "kahan_summation")
         fused = _validation.check_fused(fused)
-        if isinstance(weight_decay, (int, float)):
+        # numpy scalars as plain numbers: nn.Optimizer takes only int, float, Tensor, list or Cell.
+        if _validation.is_real(weight_decay):
             weight_decay = float(weight_decay)
+        if _validation.is_real(learning_rate):
+            learning_rate = float(learning_rate)
+        items = [dict(item, **{key: float(item[key]) for key in ("lr", "weight_decay")
+                               if key in item and _validation.is_real(item[key])})
+                 if isinstance(item, dict) else item for item in items]
         if ms.get_context("device_target") == "CPU" and any(
                 isinstance(item, dict) and item.get("grad_centralization") for item in items):
             raise ValueError("grad_centralization=True needs MindSpore's Centralization kernel, which has no CPU "
@@ -346,6 +352,8 @@ def _check_params(params):
     for index, group in enumerate(items):
         where = f"params[{index}]"
         if "order_params" in group:
+            if ordered is not None:
+                raise ValueError(f"{where}: a second 'order_params' dict; give at most one")
             if len(group) > 1:
                 raise ValueError(f"{where}: the 'order_params' dict must hold only that key, but has {sorted(group)}")
             ordered = _validation.check_param_list(group["order_params"], f"{where}['order_params']")

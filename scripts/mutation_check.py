@@ -278,6 +278,14 @@ MUTANTS = (
     Mutant("lead_record_not_shared", "a record loaded into a setting's lead is not copied into its other runs",
            "mindspore_radam/engine.py", "if lead == group_id else (group_id,)", "if False else (group_id,)",
            (SUITE, "-k", "stepped_with_another")),
+    Mutant("dynamic_portable_unrecorded", "a dynamic-shape graph's portable path is not recorded (a structural switch "
+           "after it is silently dropped)",
+           "mindspore_radam/dispatch.py", "    owner = live.owner(key)\n", "    owner = None\n",
+           (SUITE, "-k", "structural_switch_after_a_dynamic")),
+    Mutant("group_entries_of_other_parameters", "a checkpoint of an optimizer over other Parameters loads its group "
+           "entries into other groups",
+           "mindspore_radam/engine.py", "        if theirs and theirs != ours:", "        if False:",
+           (SUITE, "-k", "over_other_parameters")),
     Mutant("executor_kind_misread", "every compile is taken for a jit function's (no GRAPH_MODE Cell)",
            "mindspore_radam/_internals.py", "    return kind == CELL_GRAPH_EXECUTOR", "    return False",
            ("tests/cpu/test_internals.py", "-k", "compiling_a_cell_graph")),

@@ -254,3 +254,68 @@ def test_an_implementation_that_cannot_run_dynamic_shapes_is_refused_when_demand
         with pytest.raises(RuntimeError, match=r"fused=True, but this graph compiles with dynamic-shape inputs.*"
                                                r"use fused=None"):
             _dynamic_run(pattern, name)
+
+
+@pytest.mark.parametrize("dynamic", (True, False), ids=("dynamic", "static-control"))
+def test_a_structural_switch_after_a_dynamic_shape_compile_is_refused(dynamic):
+    """A switch of the update's structure (weight decay 0 -> 0.5) once a dynamic-shape step has compiled the
+    portable path inline: refused, naming the switch, nothing changed (the graph can't follow it), as for
+    fused=False. Control: after static compiles only, the fused kernel follows it."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = MLPLoss()
+    optimizer = mindspore_radam.RAdam(net.trainable_params(), lr=0.015625)
+    grad_fn = ms.value_and_grad(net, None, optimizer.parameters)
+
+    def body(x, y):
+        loss, grads = grad_fn(x, y)
+        optimizer(grads)
+        return loss
+    step = ms.jit(body, dynamic=1 if dynamic else 0)
+    for x, y in _batches()[:3]:
+        step(Tensor(x), Tensor(y))
+    if not dynamic:
+        optimizer.param_groups[0]["weight_decay"] = 0.5
+        assert optimizer.param_groups[0]["weight_decay"] == 0.5
+        return
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\['weight_decay'\]: this switches .* a graph of yours"):
+        optimizer.param_groups[0]["weight_decay"] = 0.5
+    assert optimizer.param_groups[0]["weight_decay"] == 0.0
+
+
+def _layered_net():
+    ms.set_seed(2)
+    return nn.SequentialCell(nn.Dense(4, 6), nn.ReLU(), nn.Dense(6, 5), nn.ReLU(), nn.Dense(5, 2))
+
+
+def _layer_groups(door, params):
+    """One group per layer with its own lr and weight decay (core), or mindcv's decay/no-decay split (nn)."""
+    if door == "nn":
+        return [dict(params=[p for p in params if "bias" not in p.name], weight_decay=1e-4),
+                dict(params=[p for p in params if "bias" in p.name], weight_decay=0.0), dict(order_params=params)]
+    layers = sorted({p.name.split(".")[0] for p in params})
+    return [dict(params=[p for p in params if p.name.split(".")[0] == layer], lr=2.0 ** -(6 + i), weight_decay=i * 1e-4)
+            for i, layer in enumerate(layers)]
+
+
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_group_entries_of_an_optimizer_over_other_parameters_are_refused(door):
+    """The state of an optimizer over every layer, loaded into one built after a layer was frozen: its entries
+    numbered by group would land on other groups (learning rates and weight decays swapped), so they are
+    refused, naming what loads instead; that recipe loads. Control: the same layout loads whole."""
+    make = (lambda groups: NNRAdam(groups, learning_rate=2.0 ** -6)) if door == "nn" else mindspore_radam.RAdam
+    net = _layered_net()
+    old = make(_layer_groups(door, net.trainable_params()))
+    same = make(_layer_groups(door, net.trainable_params()))
+    assert ms.load_param_into_net(same, old.parameters_dict(), strict_load=True) == ([], [])
+    for param in net[0].get_parameters():
+        param.requires_grad = False
+    new = make(_layer_groups(door, net.trainable_params()))
+    records = [h.asnumpy().copy() for h in new.hyperparameters]
+    with pytest.raises(ValueError, match=r"this checkpoint's optimizer held other Parameters \('0\.\w+' is in one "
+                                         r"of the two only\).*exp_avg_sq"):
+        ms.load_param_into_net(new, old.parameters_dict(), strict_load=True)
+    for record, hyper in zip(records, new.hyperparameters):
+        np.testing.assert_array_equal(hyper.asnumpy(), record)
+    state = {k: v for k, v in old.parameters_dict().items()
+             if k.startswith(("exp_avg.", "exp_avg_sq.", "kahan_comp.", "global_step"))}
+    ms.load_param_into_net(new, state, strict_load=True)

@@ -479,3 +479,10 @@ def test_keep_loads_in_place_keeps_the_storage_of_batchnorm_statistics(kept, tmp
     assert moved == (set() if kept else weights | statistics)
     with pytest.raises(TypeError, match="cell must be a mindspore.nn.Cell"):
         keep_loads_in_place(3)
+
+
+def test_keep_loads_in_place_names_what_it_takes():
+    """A string (a Cell's name, say) is refused naming what works, not as "cell[0] must be a Parameter"."""
+    with pytest.raises(TypeError, match=r"cell must be a mindspore\.nn\.Cell, a scheduler or an iterable of "
+                                        r"mindspore\.Parameter, but got str"):
+        keep_loads_in_place("net")

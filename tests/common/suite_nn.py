@@ -396,6 +396,8 @@ NN_BAD_PARAMS = (
     ("group_lr_negative", lambda ps: [{"params": ps, "lr": -1.0}], ValueError, r"params\[0\]\['lr'\]"),
     ("group_gc_not_bool", lambda ps: [{"params": ps, "grad_centralization": 1}], TypeError,
      r"params\[0\]\['grad_centralization'\] must be a bool"),
+    ("order_params_twice", lambda ps: [{"params": ps}, {"order_params": ps}, {"order_params": ps}], ValueError,
+     r"params\[2\]: a second 'order_params' dict; give at most one"),
     ("order_params_incomplete", lambda ps: [{"params": ps}, {"order_params": ps[:2]}], ValueError,
      r"'order_params' must list exactly the Parameters"),
 )
@@ -425,3 +427,15 @@ def test_nn_fused_true_where_it_cannot_run_says_why():
     params = [Parameter(Tensor(np.ones(3, np.float16)), name="half")]
     with pytest.raises(RuntimeError, match=r"fused=True, but .*float32"):
         NNRAdam(params, fused=True)
+
+
+def test_nn_takes_numpy_scalars_as_numbers():
+    """numpy scalars (a config read with numpy) for learning_rate and weight_decay, at the top and in groups,
+    are the numbers they hold (nn.Optimizer alone refuses them after it started building)."""
+    params = _params()
+    with_numpy = NNRAdam([dict(params=params[:2], weight_decay=np.float64(1e-4), lr=np.float32(0.5))],
+                         learning_rate=np.float32(0.015625), weight_decay=np.float64(1e-4))
+    plain = NNRAdam([dict(params=_params()[:2], weight_decay=1e-4, lr=float(np.float32(0.5)))], learning_rate=0.015625,
+                    weight_decay=1e-4)
+    for a, b in zip(with_numpy.hyperparameters, plain.hyperparameters, strict=True):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())

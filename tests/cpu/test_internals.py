@@ -198,3 +198,24 @@ def test_compiling_with_dynamic_shapes_is_seen_from_inside_the_graph():
     assert seen == [False, False, True, False, True], (
         f"_internals.compiling_with_dynamic_shapes: the compile frames' arguments changed ({seen}); the fused "
         f"kernel would run (and fail inside MindSpore) in dynamic-shape graphs")
+
+
+def test_the_loading_dict_is_seen_from_a_parameter_being_written():
+    """A Parameter's assign_value, run by load_param_into_net, sees the checkpoint being loaded; outside a load,
+    nothing (a checkpoint of an optimizer over other Parameters would land its group entries elsewhere)."""
+    seen = []
+    param = _param()
+
+    def writer(target, value):
+        seen.append(_internals.loading_dict())
+        _internals.class_assign_value(target, value)
+
+    _internals.install_assign_value(param, writer)
+    checkpoint = {"w": _param(2.0)}
+    net = nn.Cell()
+    net.w = param
+    ms.load_param_into_net(net, checkpoint)
+    param.set_data(Tensor(np.zeros((2, 3), np.float32)))
+    assert len(seen) == 2 and seen[0] is checkpoint and seen[1] is None, (
+        f"_internals.loading_dict: the loader's locals changed ({seen}); a checkpoint of an optimizer over other "
+        f"Parameters would not be refused")
