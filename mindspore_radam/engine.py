@@ -227,8 +227,10 @@ class GroupEngine(live.LiveLoads):
             return
         theirs = {key[len("exp_avg."):] for key in checkpoint if key.startswith("exp_avg.")}
         ours = {p.name for p in self._engine_weights()}
-        if theirs and theirs != ours:
-            example = sorted(theirs - ours or ours - theirs)[0]
+        # MindSpore saves no zero-size tensor: such a Parameter's state is missing from every checkpoint.
+        missing = {p.name for p in self._engine_weights() if p.size > 0} - theirs
+        if theirs and (theirs - ours or missing):
+            example = sorted(theirs - ours or missing)[0]
             raise ValueError(
                 f"{param.name!r}: this checkpoint's optimizer held other Parameters ({example!r} is in one of the two "
                 f"only), so its entries numbered by group (step.group_<k>, hyperparameters.group_<k>, "
