@@ -68,15 +68,21 @@ def loader_arguments(depth=2):
     ``parameters_and_names``) and up to two more (the loader's own loop, or ``_is_auto_parallel_mode``).
     Relies on: the loader (unwrapped from its decorator) calling ``parameters_and_names`` before its first
     write, with those two names as locals."""
+    frame = _loader_frame(sys._getframe(depth), limit=3)  # pylint: disable=protected-access
+    if frame is None:
+        return None
+    return frame.f_locals.get("parameter_dict"), frame.f_locals.get("strict_load", False)
+
+
+def _loader_frame(frame, limit=None):
+    """The frame of ``mindspore.load_param_into_net`` (unwrapped from its decorator) among `frame` and its
+    callers (at most `limit` of them), or None."""
     from mindspore.train import serialization  # pylint: disable=import-outside-toplevel
     code = inspect.unwrap(serialization.load_param_into_net).__code__
-    frame = sys._getframe(depth)  # pylint: disable=protected-access
-    for _ in range(3):
-        if frame is None:
-            return None
+    while frame is not None and limit != 0:
         if frame.f_code is code:
-            return frame.f_locals.get("parameter_dict"), frame.f_locals.get("strict_load", False)
-        frame = frame.f_back
+            return frame
+        frame, limit = frame.f_back, None if limit is None else limit - 1
     return None
 
 
@@ -112,14 +118,8 @@ def loading_dict():
     """The ``parameter_dict`` of the ``mindspore.load_param_into_net`` call that is writing a Parameter now
     (``load_checkpoint(net=...)`` goes through it too), else None. Relies on: the loader (unwrapped from its
     decorator) holding it as a local named ``parameter_dict`` while it writes."""
-    from mindspore.train import serialization  # pylint: disable=import-outside-toplevel
-    code = inspect.unwrap(serialization.load_param_into_net).__code__
-    frame = sys._getframe(1)  # pylint: disable=protected-access
-    while frame is not None:
-        if frame.f_code is code:
-            return frame.f_locals.get("parameter_dict")
-        frame = frame.f_back
-    return None
+    frame = _loader_frame(sys._getframe(1))  # pylint: disable=protected-access
+    return None if frame is None else frame.f_locals.get("parameter_dict")
 
 
 CELL_GRAPH_EXECUTOR = "_CellGraphExecutor"

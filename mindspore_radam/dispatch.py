@@ -95,13 +95,11 @@ def compiled_implementations(key, names, fused):
                            "enable_dynamic, set_inputs with None dimensions), where MindSpore's CPU runtime fails "
                            "running the fused kernel; use fused=None (the default takes the portable path in such "
                            "graphs, with the same results) or fused=False")
-    compiled = tuple(name if IMPLEMENTATIONS[name].dynamic_shapes else PORTABLE for name in names)
+    swapped = {group_id for group_id, name in enumerate(names) if not IMPLEMENTATIONS[name].dynamic_shapes}
     owner = live.owner(key)
     if owner is not None:
-        owner._portable_compiled = tuple(  # pylint: disable=protected-access
-            before or now == PORTABLE for before, now in zip(getattr(owner, "_portable_compiled", ()) or
-                                                          (False,) * len(compiled), compiled))
-    return compiled
+        owner._portable_compiled = owner._portable_compiled | swapped  # pylint: disable=protected-access
+    return tuple(PORTABLE if group_id in swapped else name for group_id, name in enumerate(names))
 
 
 def select_implementation(fused, params, device_target=None, kahan=False):

@@ -85,7 +85,7 @@ class GroupEngine(live.LiveLoads):
                 implementation and activity are stepped by one call (:meth:`_plan_calls`). None: each alone.
         """
         self._state_dtype, self._kahan, self._fused, self._like_param = state_dtype, kahan, fused, like_param
-        self._portable_compiled = ()  # groups a dynamic-shape graph compiled with the portable path
+        self._portable_compiled = frozenset()  # groups a dynamic-shape graph compiled with the portable path
         self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
         self._ranges, self._active, self._options, self.implementations = (), (), (), []
         self.hyperparameters, self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (ParameterTuple(()),) * 5
@@ -108,7 +108,7 @@ class GroupEngine(live.LiveLoads):
             calls.setdefault((key, self._options[group_id], self.implementations[group_id], self._active[group_id]),
                              []).append(group_id)
         self._calls = tuple(tuple(call) for call in calls.values())
-        self._lead_of = {group_id: call[0] for call in self._calls for group_id in call}
+        self._call_of = {group_id: call for call in self._calls for group_id in call}
         members = [tuple(i for group_id in call for i in range(*self._ranges[group_id])) for call in self._calls]
         self._call_members = tuple(members)
         # A call over consecutive Parameters takes slices; an interleaved one gathers its tensors.
@@ -259,13 +259,15 @@ class GroupEngine(live.LiveLoads):
         where = f"{param.name!r}"
         fields = _validation.check_hyperparameters(fields_of_hyper(value, where), where)
         options = group_options(fields)
-        vector, lead = group_hyper(options), self._lead_of[group_id]
+        call = self._call_of[group_id]
+        vector, lead = group_hyper(options), call[0]
         if lead != group_id and not np.array_equal(vector.asnumpy(), self.hyperparameters[lead].asnumpy()):
             raise ValueError(
                 f"{where}: this group is stepped together with {self.hyperparameters[lead].name!r} (Parameters of one "
                 f"learning rate and weight decay share one update and one record of hyperparameters), which holds "
                 f"other values; write that record instead (it carries every group of the setting)")
-        call = next(call for call in self._calls if call[0] == lead) if lead == group_id else (group_id,)
+        if lead != group_id:
+            call = (group_id,)
         for member in call:
             self._apply_options(member, options, where)
         for member in call:
@@ -278,8 +280,8 @@ class GroupEngine(live.LiveLoads):
         when a caller's graph compiled the optimizer inline (it can't follow). The fused kernel reads the
         structure on the device and follows either way."""
         old, new = structure(self._options[group_id]), structure(options)
-        portable = self.implementations[group_id] == PORTABLE or group_id < len(self._portable_compiled) and \
-            self._portable_compiled[group_id]  # a dynamic-shape graph compiled the portable path for it
+        # The portable path runs this group: its choice, or a dynamic-shape graph compiled it there.
+        portable = self.implementations[group_id] == PORTABLE or group_id in self._portable_compiled
         changed = portable and old != new
         if changed and live.is_inlined(self):
             raise ValueError(
@@ -303,7 +305,7 @@ class GroupEngine(live.LiveLoads):
         it on its first call (see :mod:`mindspore_radam._cell`)."""
         new = deepcopy_cell(self, memo)
         new._live_key = live.new_key(new)  # pylint: disable=protected-access
-        new._portable_compiled = ()  # pylint: disable=protected-access
+        new._portable_compiled = frozenset()  # pylint: disable=protected-access
         live.forget_compiled_storage(new)
         new._rewire_copy()  # pylint: disable=protected-access
         new._refresh_metadata()  # pylint: disable=protected-access

@@ -276,7 +276,8 @@ MUTANTS = (
            "            for group_id in ():\n                updated = ",
            (SUITE, "-k", "interleaved_groups_of_one_setting and hypermap")),
     Mutant("lead_record_not_shared", "a record loaded into a setting's lead is not copied into its other runs",
-           "mindspore_radam/engine.py", "if lead == group_id else (group_id,)", "if False else (group_id,)",
+           "mindspore_radam/engine.py", "        if lead != group_id:\n            call = (group_id,)",
+           "        if True:\n            call = (group_id,)",
            (SUITE, "-k", "stepped_with_another")),
     Mutant("dynamic_portable_unrecorded", "a dynamic-shape graph's portable path is not recorded (a structural switch "
            "after it is silently dropped)",

@@ -319,3 +319,31 @@ def test_group_entries_of_an_optimizer_over_other_parameters_are_refused(door):
     state = {k: v for k, v in old.parameters_dict().items()
              if k.startswith(("exp_avg.", "exp_avg_sq.", "kahan_comp.", "global_step"))}
     ms.load_param_into_net(new, state, strict_load=True)
+
+
+def test_a_group_added_then_compiled_with_dynamic_shapes_refuses_a_structural_switch():
+    """The same after add_param_group: a dynamic-shape step built again with the new group compiles the
+    portable path for it too, so switching the new group's structure is refused, nothing changed."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = MLPLoss()
+    params = net.trainable_params()
+    optimizer = mindspore_radam.RAdam(params[:2], lr=0.015625)
+
+    def dynamic_step():
+        grad_fn = ms.value_and_grad(net, None, optimizer.parameters)
+
+        def body(x, y):
+            loss, grads = grad_fn(x, y)
+            optimizer(grads)
+            return loss
+        return ms.jit(body, dynamic=1)
+    step = dynamic_step()
+    for x, y in _batches()[:3]:
+        step(Tensor(x), Tensor(y))
+    optimizer.add_param_group({"params": params[2:]})
+    step = dynamic_step()
+    for x, y in _batches()[3:6]:
+        step(Tensor(x), Tensor(y))
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['weight_decay'\]: this switches .* a graph of yours"):
+        optimizer.param_groups[1]["weight_decay"] = 0.5
+    assert optimizer.param_groups[1]["weight_decay"] == 0.0
