@@ -12,6 +12,7 @@ import time
 import types
 
 from mindspore import Tensor, ops
+from mindspore._c_expression import TensorPy
 
 
 def install_assign_value(param, method):
@@ -23,6 +24,39 @@ def install_assign_value(param, method):
         return False
     param.assign_value = types.MethodType(method, param)
     return True
+
+
+def requires_grad(param):
+    """``param.requires_grad``, read without waiting for MindSpore's PyNative pipeline. The property goes
+    through ``Parameter.param_info``, which first calls ``TensorPy.wait_pipeline`` and so waits for every
+    queued op that uses `param` (a jitted backward pass, say); calls from Python read it for every
+    Parameter, every step. Relies on: the property returning ``param._param_info.requires_grad``, and its
+    setter writing there (after its own wait), so nothing queued can change the value."""
+    return param._param_info.requires_grad  # pylint: disable=protected-access
+
+
+_UNTYPED_STORAGE = getattr(TensorPy, "untyped_storage", None)
+
+
+def storage_token(param):
+    """A token of `param`'s storage, read without waiting for MindSpore's pipeline (``data_ptr`` waits for
+    every queued op that uses `param`); :func:`same_storage` compares two. Relies on: ``TensorPy.untyped_storage``
+    returning, without waiting, one Python object while the Parameter keeps its storage (a held object is
+    returned again) and a new one once ``set_data`` gives it new storage. Where it is missing, the address
+    (``data_ptr``, which waits)."""
+    if _UNTYPED_STORAGE is None:
+        return param.data_ptr()
+    return _UNTYPED_STORAGE(param)
+
+
+def same_storage(token, other):
+    """Whether two :func:`storage_token`\ s are of one storage: the same object, else (a new object, which
+    happens only when the storage changed) the same address, read once per change."""
+    if token is other:
+        return True
+    if isinstance(token, int) or isinstance(other, int):
+        return token == other
+    return token.data_ptr() == other.data_ptr()
 
 
 def class_assign_value(param, value):

@@ -209,8 +209,10 @@ class GroupEngine(live.LiveLoads):
 
     def check_trainable(self):
         """Raises ValueError when a Parameter it updates was frozen (``requires_grad=False``) since the
-        optimizer was built: run before every call from Python, and while a caller's graph compiles it."""
-        frozen = [p.name for p in self._engine_weights() if not p.requires_grad]
+        optimizer was built: run before every call from Python, and while a caller's graph compiles it.
+        Reads the flag without waiting for MindSpore's pipeline (:func:`mindspore_radam._internals.requires_grad`),
+        and the names (which wait) only to raise."""
+        frozen = [p.name for p in self._engine_weights() if not _internals.requires_grad(p)]
         if frozen:
             raise ValueError(_validation.frozen_message("optimizer.parameters", frozen))
 

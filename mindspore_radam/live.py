@@ -57,9 +57,24 @@ def new_key(cell):
     return _NEXT_KEY[0]
 
 
+class StorageRecord(tuple):
+    """Each Parameter's :func:`mindspore_radam._internals.storage_token` (None for one not initialized yet),
+    read without waiting for MindSpore's pipeline. A copy of an optimizer holds none (no graph has compiled
+    it yet)."""
+
+    def __deepcopy__(self, memo):
+        return None
+
+    def __copy__(self):
+        return None
+
+    def __reduce__(self):
+        return (type(None), ())
+
+
 def storage_of(params):
-    """Each Parameter's storage address (``data_ptr``), None for one not initialized yet."""
-    return tuple(None if param.has_init else param.data_ptr() for param in params)
+    """The :class:`StorageRecord` of `params` now."""
+    return StorageRecord(None if param.has_init else _internals.storage_token(param) for param in params)
 
 
 def _moved(params, recorded, current=None):
@@ -67,7 +82,14 @@ def _moved(params, recorded, current=None):
     initialized since counts as unmoved: no graph can have held storage it did not have)."""
     current = storage_of(params) if current is None else current
     return [param.name for param, before, now in zip(params, recorded, current)
-            if before is not None and now != before]
+            if before is not None and now is not None and not _internals.same_storage(before, now)]
+
+
+def _unchanged(recorded, current):
+    """Whether two storage records are of the same storage, Parameter by Parameter (cheap when they are)."""
+    return (recorded is not None and len(recorded) == len(current)
+            and all(before is now or (before is not None and now is not None and _internals.same_storage(before, now))
+                    for before, now in zip(recorded, current)))
 
 
 @constexpr
@@ -102,7 +124,7 @@ def follow_storage(cell):
     weights = cell.live_weights()
     current = storage_of(weights)  # read once: this runs before every call from Python
     recorded = getattr(cell, "_radam_step_storage", None)
-    if recorded is not None and recorded != current and len(recorded) == len(weights):
+    if recorded is not None and len(recorded) == len(weights) and not _unchanged(recorded, current):
         moved = _moved(weights, recorded, current)
         if moved:
             warnings.warn(
@@ -120,11 +142,12 @@ def check_state_load(cell, param):
     """A load into `param`, state of optimizer `cell`: warns when a caller's graph compiled `cell` inline
     and a weight has new storage since (that graph would go on from the old weights with this state)."""
     recorded = getattr(cell, "_radam_inlined_storage", None)
-    if recorded is None or getattr(cell, "_radam_warned_storage", None) == storage_of(cell.live_weights()):
+    current = storage_of(cell.live_weights())
+    if recorded is None or _unchanged(getattr(cell, "_radam_warned_storage", None), current):
         return
-    moved = _moved(cell.live_weights(), recorded)
+    moved = _moved(cell.live_weights(), recorded, current)
     if moved:
-        cell._radam_warned_storage = storage_of(cell.live_weights())  # pylint: disable=protected-access
+        cell._radam_warned_storage = current  # pylint: disable=protected-access
         warnings.warn(
             f"{param.name!r} is loaded into the optimizer's state, but the network's Parameters {moved} have new "
             f"storage since a graph of yours (a jit train step, a GRAPH_MODE train-step Cell, Model) compiled "

@@ -131,7 +131,7 @@ class Lookahead(live.LiveLoads, Optimizer):
         graphs around the wrapped optimizer's own call from Python (so its values and switches written
         between steps take effect as they do without the wrapper). Inside graph code :meth:`construct`
         is inlined instead."""
-        _validation.check_grads_finite(grads_finite)
+        _validation.check_grads_finite(grads_finite, attributes=False)  # the rest at compile time, below
         live.follow_storage(self)
         self._start_slow_weights()
         done = self._pull_back(self._inner_step(gradients, grads_finite), finite_flag(grads_finite))
@@ -162,6 +162,7 @@ class Lookahead(live.LiveLoads, Optimizer):
     def _pull_back(self, done, finite):
         """The sync step, after the wrapped optimizer's update (`done`); one graph in PyNative too. A step
         skipped for non-finite gradients (`finite` False) counts nothing and syncs nothing."""
+        _validation.check_grads_finite(finite)
         step = ops.assign_add(self.lookahead_step, ops.depend(ops.cast(finite, mstype.int64), done))
         sync = ops.logical_and(finite, ops.equal(ops.floor_mod(step, self._k), 0))
         updated = ops.HyperMap()(ops.partial(_lookahead_update, sync, self._alpha),

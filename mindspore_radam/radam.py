@@ -248,7 +248,7 @@ class RAdam(GroupEngine, Optimizer):
         """
         self.check_trainable()
         _validation.check_gradients_from_python(gradients, self._expected_grads, self._names)
-        _validation.check_grads_finite(grads_finite)
+        _validation.check_grads_finite(grads_finite, attributes=False)
         live.follow_storage(self)
         done = self._step(ms.mutable(tuple(gradients)), grads_finite)
         restore_parse_method(self)
@@ -263,7 +263,10 @@ class RAdam(GroupEngine, Optimizer):
 
     @jit(backend="ms_backend")
     def _step(self, gradients, grads_finite):
-        """`_update_groups` compiled as one graph, for calls from Python."""
+        """`_update_groups` compiled as one graph, for calls from Python; the gradients' shapes and dtypes
+        are checked while it compiles (for each new signature), before anything runs."""
+        _validation.check_gradients(gradients, self._expected_grads, self._names)
+        _validation.check_grads_finite(grads_finite)
         return self._update_groups(gradients, grads_finite, ())
 
 
