@@ -11,6 +11,7 @@ import sys
 import time
 import types
 
+import numpy as np
 from mindspore import Tensor, ops
 from mindspore._c_expression import TensorPy
 
@@ -36,15 +37,33 @@ def requires_grad(param):
 
 
 _UNTYPED_STORAGE = getattr(TensorPy, "untyped_storage", None)
+_STORAGE_OBJECTS_FOLLOW = []  # [bool], once probed
+
+
+def _storage_objects_follow():
+    """Whether ``TensorPy.untyped_storage`` gives a new object once a Tensor has new storage (2.10), rather than
+    the one it made first, still holding the old storage (2.7): probed once, on two small host Tensors."""
+    if not _STORAGE_OBJECTS_FOLLOW:
+        follows = False
+        if _UNTYPED_STORAGE is not None:
+            try:
+                probe = Tensor(np.zeros(1, np.float32))
+                before = _UNTYPED_STORAGE(probe)
+                probe.assign_value(Tensor(np.ones(1, np.float32)))  # new storage, as set_data gives
+                follows = _UNTYPED_STORAGE(probe) is not before
+            except Exception:  # noqa: BLE001 - any failure: read the address instead
+                follows = False
+        _STORAGE_OBJECTS_FOLLOW.append(follows)
+    return _STORAGE_OBJECTS_FOLLOW[0]
 
 
 def storage_token(param):
-    """A token of `param`'s storage, read without waiting for MindSpore's pipeline (``data_ptr`` waits for
-    every queued op that uses `param`); :func:`same_storage` compares two. Relies on: ``TensorPy.untyped_storage``
-    returning, without waiting, one Python object while the Parameter keeps its storage (a held object is
-    returned again) and a new one once ``set_data`` gives it new storage. Where it is missing, the address
-    (``data_ptr``, which waits)."""
-    if _UNTYPED_STORAGE is None:
+    """A token of `param`'s storage; :func:`same_storage` compares two. Relies on: ``TensorPy.untyped_storage``
+    returning, without waiting for MindSpore's pipeline, one Python object while the Parameter keeps its
+    storage (a held object is returned again) and a new one once ``set_data`` gives it new storage (probed:
+    :func:`_storage_objects_follow`). Where that does not hold, the address (``data_ptr``, which waits for
+    every queued op that uses `param`)."""
+    if not _storage_objects_follow():
         return param.data_ptr()
     return _UNTYPED_STORAGE(param)
 

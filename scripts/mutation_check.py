@@ -296,6 +296,28 @@ MUTANTS = (
     Mutant("state_dict_keys_unexpected", "load_state_dict rejects the keys state_dict gives",
            "mindspore_radam/_cell.py", "if key not in loaded]", "if key not in ()]",
            (SUITE, "-k", "cell_methods")),
+    # Calls from Python wait for nothing in MindSpore's pipeline.
+    Mutant("frozen_flag_read_waiting", "the frozen check reads Parameter.requires_grad (waits for the pipeline)",
+           "mindspore_radam/engine.py", "if not _internals.requires_grad(p)]", "if not p.requires_grad]",
+           (SUITE, "-k", "does_not_wait")),
+    Mutant("storage_read_waiting", "the storage check reads every weight's data_ptr (waits for the pipeline)",
+           "mindspore_radam/live.py", "else _internals.storage_token(param) for param in params)",
+           "else param.data_ptr() for param in params)", (SUITE, "-k", "does_not_wait")),
+    Mutant("gradient_shapes_read_from_python", "a call from Python reads the gradients' shapes and dtypes",
+           "mindspore_radam/_validation.py", "                         f\"optimizer.parameters order, but got {len(gradients)}\")\n"
+           "    check_dense_gradients(gradients, names)\n\n\n",
+           "                         f\"optimizer.parameters order, but got {len(gradients)}\")\n"
+           "    check_dense_gradients(gradients, names)\n"
+           "    if tuple((tuple(g.shape), g.dtype) for g in gradients) != expected:\n"
+           "        _raise_first_mismatch(tuple((tuple(g.shape), g.dtype) for g in gradients), expected, names)\n\n\n",
+           (SUITE, "-k", "does_not_wait")),
+    Mutant("compiled_step_gradient_check_skipped", "the step compiled for calls from Python does not check shapes",
+           "mindspore_radam/radam.py", "        _validation.check_gradients(gradients, self._expected_grads, self._names)\n"
+           "        _validation.check_grads_finite(grads_finite)\n        return self._update_groups",
+           "        return self._update_groups", (SUITE, "-k", "refused_while_the_step_compiles")),
+    Mutant("storage_token_always_new", "the storage token is taken as moved whenever it is compared",
+           "mindspore_radam/_internals.py", "    if token is other:\n        return True\n",
+           "    if token is other:\n        return False\n", ("tests/cpu/test_internals.py", "-k", "storage_token")),
 )
 
 

@@ -16,7 +16,9 @@ loss does):
 - ``cell``: ``nn.TrainOneStepCell(nn.WithLossCell(net, loss), optimizer)`` in GRAPH_MODE (what
   ``mindspore.train.Model`` builds);
 - ``split``: a ``mindspore.jit``-compiled ``value_and_grad``, then ``optimizer(grads)`` from
-  PyNative.
+  PyNative (the PyNative example's step);
+- ``eager``: an eager ``value_and_grad``, then ``optimizer(grads)`` (MindSpore's tutorials);
+- ``dynamic``: ``jit(dynamic=1)`` from PyNative with batch sizes varying (the dynamic-shape graph).
 
 Models: LeNet5 (batch 32, 8 parameter tensors, 62k parameters), an MLP 1024-2048-2048-1024-10
 (batch 32, 8 tensors, 8.4M parameters), and a deep MLP of 64 Dense(128, 128) layers and a head
@@ -27,8 +29,13 @@ threads behave differently from process to process; rows are interleaved, one pr
 row per round, and the table gives the median over the processes of each process's median step,
 with the spread (lowest and highest process median).
 
+``--tree LABEL=PATH`` (repeatable) adds our rows run from another source tree (an earlier release,
+its kernel built in place: ``python setup.py build_ext --inplace``), interleaved with this one's in
+the same run: the A/B that any change to a per-call or per-step path needs.
+
     python scripts/train_step_benchmark.py                     # writes docs/train_step_benchmark.md
     python scripts/train_step_benchmark.py --processes 1 --steps 5 --models lenet5 --patterns jit
+    python scripts/train_step_benchmark.py --tree last=/tmp/last_release --optimizers builtin default
 """
 import argparse
 import json
@@ -43,11 +50,13 @@ MODELS = ("lenet5", "mlp8m", "deep130")
 MODEL_LABELS = {"lenet5": "LeNet5 (8 tensors, 62k params)",
                 "mlp8m": "MLP 1024-2048-2048-1024-10 (8 tensors, 8.4M params)",
                 "deep130": "deep MLP 64 x Dense(128, 128) (130 tensors, 1.1M params)"}
-PATTERNS = ("jit", "cell", "split", "dynamic")
+PATTERNS = ("jit", "cell", "split", "eager", "dynamic")
 PATTERN_LABELS = {"jit": "jit function from PyNative", "cell": "TrainOneStepCell, GRAPH_MODE",
                   "split": "jit value_and_grad, optimizer from PyNative",
+                  "eager": "eager value_and_grad, optimizer from PyNative",
                   "dynamic": "jit(dynamic=1) from PyNative, batch sizes varying"}
 OPTIMIZERS = ("none", "builtin", "default", "hypermap", "fused")
+THIS_TREE = "this"
 BATCH = 32
 
 
@@ -127,6 +136,14 @@ def make_step(pattern, net, loss_fn, opt):
                 return consume(loss, grads)
             return ops.depend(loss, opt(grads))
         return ms.jit(jit_step, dynamic=1 if pattern == "dynamic" else 0)
+    if pattern == "eager":
+        def eager_step(x, y):
+            loss, grads = grad_fn(x, y)
+            if opt is None:
+                return consume(loss, grads)
+            opt(grads)
+            return loss
+        return eager_step
     if pattern == "split":
         compiled_grad = ms.jit(grad_fn)
 
@@ -165,24 +182,28 @@ def measure(model, pattern, optimizer, steps, warmup):
         times.append((time.perf_counter() - start) * 1e3)
     q1, median, q3 = statistics.quantiles(times, n=4)
     implementation = getattr(opt, "implementations", [None])[0]
-    return {"median": median, "q1": q1, "q3": q3, "implementation": implementation}
+    import mindspore_radam
+    return {"median": median, "q1": q1, "q3": q3, "implementation": implementation,
+            "package": os.path.dirname(os.path.dirname(os.path.abspath(mindspore_radam.__file__)))}
 
 
-def run_child(row, steps, warmup):
-    model, pattern, optimizer = row
+def run_child(row, steps, warmup, trees):
+    model, pattern, optimizer, tree = row
+    env = dict(os.environ)
+    if tree != THIS_TREE:  # our package from that tree; everything else (MindSpore, the models) as here
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (trees[tree], env.get("PYTHONPATH"))))
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", model, pattern, optimizer,
                           "--steps", str(steps), "--warmup", str(warmup)],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"row {row} failed:\n{out.stdout}\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def optimizer_label(optimizer, runs):
-    if optimizer == "default":
-        return f"ours, default ({runs[0]['implementation']})"
-    return {"none": "no optimizer", "builtin": "built-in RAdam", "hypermap": "ours, hypermap",
-            "fused": "ours, fused"}[optimizer]
+def optimizer_label(optimizer, tree, runs):
+    label = {"none": "no optimizer", "builtin": "built-in RAdam", "hypermap": "ours, hypermap",
+             "fused": "ours, fused"}.get(optimizer) or f"ours, default ({runs[0]['implementation']})"
+    return label if optimizer in ("none", "builtin") or tree == THIS_TREE else f"{label} [{tree}]"
 
 
 def markdown(args, results):
@@ -191,14 +212,15 @@ def markdown(args, results):
              "vs built-in |", "|---|---|---|---|---|---|"]
     for model in args.models:
         for pattern in args.patterns:
-            rows = {o: r for (m, p, o), r in results.items() if (m, p) == (model, pattern)}
-            builtin = statistics.median(r["median"] for r in rows["builtin"]) if "builtin" in rows else None
-            for optimizer, runs in rows.items():
+            rows = {(o, t): r for (m, p, o, t), r in results.items() if (m, p) == (model, pattern)}
+            builtin = (statistics.median(r["median"] for r in rows["builtin", THIS_TREE])
+                       if ("builtin", THIS_TREE) in rows else None)
+            for (optimizer, tree), runs in rows.items():
                 medians = [r["median"] for r in runs]
                 median = statistics.median(medians)
                 ratio = f"{median / builtin:.2f}x" if builtin and optimizer != "none" else "-"
                 lines.append(f"| {MODEL_LABELS[model]} | {PATTERN_LABELS[pattern]} | "
-                             f"{optimizer_label(optimizer, runs)} | {median:.1f} | "
+                             f"{optimizer_label(optimizer, tree, runs)} | {median:.1f} | "
                              f"{min(medians):.1f}-{max(medians):.1f} | {ratio} |")
     lines += ["", "\"vs built-in\": our median step time over the built-in's (below 1 is faster). "
               f"Batch {BATCH}, random data, each step synchronized by reading the loss; per process, "
@@ -206,6 +228,8 @@ def markdown(args, results):
               f"{args.processes} processes per row, rows interleaved.",
               f"Device: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; Python "
               f"{platform.python_version()}, MindSpore {ms.__version__}; default runtime settings.",
+              *([f"Other trees: " + ", ".join(f"[{label}] {path}" for label, path in args.trees.items())]
+                if args.trees else []),
               "Command: `" + " ".join(["python", "scripts/train_step_benchmark.py", *sys.argv[1:]]) + "`."]
     return "\n".join(lines) + "\n"
 
@@ -219,19 +243,24 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--patterns", nargs="+", default=list(PATTERNS), choices=PATTERNS)
     parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=OPTIMIZERS)
+    parser.add_argument("--tree", action="append", default=[], metavar="LABEL=PATH",
+                        help="also run our rows from the source tree at PATH, labelled LABEL")
     parser.add_argument("--out", default="docs/train_step_benchmark.md")
     args = parser.parse_args(argv)
+    args.trees = dict(item.split("=", 1) for item in args.tree)
     if args.child:
         print(json.dumps(measure(*args.child, args.steps, args.warmup)))
         return 0
     from mindspore_radam import _fused
     optimizers = [o for o in args.optimizers if o != "fused" or _fused.available()]
-    results = {(m, p, o): [] for m in args.models for p in args.patterns for o in optimizers}
+    trees = [THIS_TREE, *args.trees]
+    results = {(m, p, o, t): [] for m in args.models for p in args.patterns for o in optimizers for t in trees
+               if t == THIS_TREE or o not in ("none", "builtin")}
     for _ in range(args.processes):  # interleaved: one process of every row per round
         for row in results:
-            run = run_child(row, args.steps, args.warmup)
+            run = run_child(row, args.steps, args.warmup, args.trees)
             results[row].append(run)
-            print(f"{row[0]:8s} {row[1]:6s} {row[2]:9s} {run['median']:8.1f} ms "
+            print(f"{row[0]:8s} {row[1]:7s} {row[2]:9s} {row[3]:8s} {run['median']:8.1f} ms "
                   f"(q1 {run['q1']:.1f}, q3 {run['q3']:.1f})", flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:

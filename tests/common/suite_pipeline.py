@@ -122,7 +122,12 @@ def test_a_call_from_python_does_not_wait_for_the_pipeline(front, implementation
     with counter.counting():
         optimizer(*args)
     net.trainable_params()[0].asnumpy()  # the step ran
-    assert counter.waits == [], f"a call from Python waited for MindSpore's pipeline: {counter.waits}"
+    from mindspore_radam import _internals  # pylint: disable=import-outside-toplevel
+    waits = counter.waits
+    if not _internals._storage_objects_follow():  # pylint: disable=protected-access
+        # Releases whose storage objects don't follow set_data: the addresses are read (documented).
+        waits = [wait for wait in waits if not wait.startswith("TensorPy._data_ptr from _internals.py")]
+    assert waits == [], f"a call from Python waited for MindSpore's pipeline: {waits}"
 
 
 def test_wait_counter_control_sees_the_reads_that_wait():
@@ -148,8 +153,10 @@ def test_wait_counter_control_sees_the_reads_that_wait():
         _internals.storage_token(param)
         len(grads)
         isinstance(grads[0], Tensor)
-    assert counter.waits == (["TensorPy._data_ptr from _internals.py"] if not hasattr(TensorPy, "untyped_storage")
-                             else [])
+    if _internals._storage_objects_follow():  # pylint: disable=protected-access
+        assert counter.waits == []
+    else:  # releases whose storage objects don't follow set_data: the address is read (documented)
+        assert [wait.split(" from ")[0] for wait in counter.waits] == ["TensorPy._data_ptr"]
 
 
 @pytest.mark.parametrize("front", ("core", "nn", "lookahead"))

@@ -219,3 +219,87 @@ def test_the_loading_dict_is_seen_from_a_parameter_being_written():
     assert len(seen) == 2 and seen[0] is checkpoint and seen[1] is None, (
         f"_internals.loading_dict: the loader's locals changed ({seen}); a checkpoint of an optimizer over other "
         f"Parameters would not be refused")
+
+
+def _counting(method_names):
+    """Patches TensorPy's methods of these names to count their calls; returns (calls, undo)."""
+    from mindspore._c_expression import TensorPy  # pylint: disable=import-outside-toplevel
+    calls, saved = [], {}
+    for name in method_names:
+        original = getattr(TensorPy, name, None)
+        if original is not None:
+            saved[name] = original
+            setattr(TensorPy, name, lambda *a, _n=name, _o=original, **k: (calls.append(_n), _o(*a, **k))[1])
+
+    def undo():
+        for name, original in saved.items():
+            setattr(TensorPy, name, original)
+    return calls, undo
+
+
+def test_requires_grad_reads_the_flag_without_waiting():
+    param = _param()
+    for value in (False, True, False):
+        param.requires_grad = value
+        calls, undo = _counting(("wait_pipeline",))
+        try:
+            read = _internals.requires_grad(param)
+        finally:
+            undo()
+        assert read is param.requires_grad is value, (
+            "_internals.requires_grad: Parameter.requires_grad no longer reads param._param_info.requires_grad; "
+            "the frozen check would read a stale flag")
+        assert calls == [], "_internals.requires_grad waits for MindSpore's pipeline"
+    # control: the property itself waits (why the hook exists)
+    calls, undo = _counting(("wait_pipeline",))
+    try:
+        param.requires_grad  # pylint: disable=pointless-statement
+    finally:
+        undo()
+    assert calls, "control: Parameter.requires_grad no longer waits; the hook may go"
+
+
+def test_storage_token_follows_set_data_without_waiting():
+    param, other = _param(), _param(5.0, name="other")
+
+    @jit
+    def step(x):
+        ops.assign(param, param * x)
+        return param
+
+    token = _internals.storage_token(param)
+    step(Tensor(2.0, ms.float32)).asnumpy()
+    ops.assign(param, Tensor(np.zeros((2, 3), np.float32)))
+    again = _internals.storage_token(param)
+    assert _internals.same_storage(token, again), (
+        "_internals.storage_token: in-place writes (a compiled step, ops.assign) now change the token; every call "
+        "from Python would recompile the optimizer's step")
+    if _internals._storage_objects_follow():  # pylint: disable=protected-access
+        assert again is token, "_internals.storage_token: TensorPy.untyped_storage no longer returns its held object"
+        calls, undo = _counting(("wait_pipeline", "_data_ptr", "storage"))
+        try:
+            _internals.storage_token(param)
+        finally:
+            undo()
+        assert calls == [], f"_internals.storage_token waits for MindSpore's pipeline ({calls})"
+    param.set_data(Tensor(np.ones((2, 3), np.float32)))
+    moved = _internals.storage_token(param)
+    assert not _internals.same_storage(token, moved), (
+        "_internals.storage_token: set_data's new storage is not seen; calls from Python would update the old one")
+    param.set_data(other)  # shares other's storage
+    assert not _internals.same_storage(moved, _internals.storage_token(param))
+    assert _internals.same_storage(_internals.storage_token(other), _internals.storage_token(param)), (
+        "control: two Parameters sharing one storage compare as one")
+
+
+def test_the_storage_probe_matches_what_set_data_does_to_a_parameter():
+    """The probe (on plain Tensors) says whether storage objects follow set_data; a Parameter behaves alike."""
+    from mindspore._c_expression import TensorPy  # pylint: disable=import-outside-toplevel
+    if not hasattr(TensorPy, "untyped_storage"):
+        pytest.skip("no TensorPy.untyped_storage in this release: the address is read")
+    param = _param()
+    before = TensorPy.untyped_storage(param)
+    param.set_data(Tensor(np.zeros((2, 3), np.float32)))
+    follows = TensorPy.untyped_storage(param) is not before
+    assert follows == _internals._storage_objects_follow(), (  # pylint: disable=protected-access
+        "_internals._storage_objects_follow: the probe on Tensors disagrees with a Parameter's set_data")
