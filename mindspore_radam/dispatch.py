@@ -102,13 +102,35 @@ def compiled_implementations(key, names, fused):
     return tuple(PORTABLE if group_id in swapped else name for group_id, name in enumerate(names))
 
 
+def current_device():
+    """The device target our graphs run on (MindSpore's context). Every device decision reads it here: the
+    one seam a test sets to check a GPU or Ascend decision on a CPU build."""
+    return ms.get_context("device_target")
+
+
+def check_device_dtypes(params, device_target):
+    """Raises TypeError, naming the Parameter, for a dtype no implementation can update on `device_target`:
+    bfloat16 on GPU (MindSpore's GPU kernels have no bfloat16: no Cast, Select or arithmetic for it in the
+    r2.7 sources, no bfloat16 CUDA symbol in the 2.10 plugin; docs/devices.md)."""
+    if device_target != "GPU":
+        return
+    for param in params:
+        if param.dtype == mstype.bfloat16:
+            raise TypeError(f"Parameter {param.name!r} is bfloat16, and MindSpore's GPU kernels have no bfloat16 "
+                            f"(the update's Cast, Select and arithmetic among them), so it can't be updated on GPU. "
+                            f"Train it as float16 or float32 on GPU (net.to_float(mindspore.float16) keeps float32 "
+                            f"weights and computes in float16), or keep bfloat16 on Ascend or CPU")
+
+
 def select_implementation(fused, params, device_target=None, kahan=False):
     """The implementation name for a group of `params` under the `fused` option (None/True/False): the
     first faster implementation that can run it, else the portable path; ``fused=True`` raises
-    ``RuntimeError`` with the reason where none can."""
+    ``RuntimeError`` with the reason where none can, and a dtype no implementation runs on the device
+    raises TypeError (:func:`check_device_dtypes`)."""
+    device_target = device_target or current_device()
+    check_device_dtypes(params, device_target)
     if fused is False:
         return PORTABLE
-    device_target = device_target or ms.get_context("device_target")
     reasons = []
     for name, implementation in IMPLEMENTATIONS.items():
         if name == PORTABLE:

@@ -20,13 +20,13 @@ A door supplies, per step, each group's learning rate and hyperparameter Tensor
 graph code (the ``nn`` door's ``get_lr()`` and weight-decay schedules; nothing for the core).
 """
 import numpy as np
-import mindspore as ms
 from mindspore import Parameter, ParameterTuple, Tensor, ops
 import mindspore.common.dtype as mstype
 
 from mindspore_radam import _internals, _validation, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam._versions import zeros
+from mindspore_radam import dispatch
 from mindspore_radam.dispatch import PORTABLE, UPDATES, compiled_implementations, select_implementation
 from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
                                         group_options, structure, write_value)
@@ -86,7 +86,7 @@ class GroupEngine(live.LiveLoads):
         """
         self._state_dtype, self._kahan, self._fused, self._like_param = state_dtype, kahan, fused, like_param
         self._portable_compiled = frozenset()  # groups a dynamic-shape graph compiled with the portable path
-        self._guarded = ms.get_context("device_target") == "CPU"  # see _update_in_graph
+        self._guarded = dispatch.current_device() == "CPU"  # see _update_in_graph
         self._ranges, self._active, self._options, self.implementations = (), (), (), []
         self.hyperparameters, self.exp_avg, self.exp_avg_sq, self.kahan_comp, self.steps = (ParameterTuple(()),) * 5
         self._register(self._new_groups(ranges, options, active or [True] * len(ranges),

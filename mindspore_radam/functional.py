@@ -11,17 +11,18 @@ Per element, with the group's scalars from :func:`mindspore_radam.schedule.radam
     m &\leftarrow m + (1 - \beta_1)(g - m) \\
     v &\leftarrow \beta_2 v + (1 - \beta_2)(g \cdot g) \\
     step &= rect \;?\; adaptive\_step \;:\; sgd\_step \quad \text{(once per group)} \\
-    denom &\leftarrow rect \;?\; \sqrt{v} + \epsilon \;:\; 1 \\
-    \theta &\leftarrow \theta - (step \cdot m) / denom \\
+    q &\leftarrow rect \;?\; (step \cdot m) / (\sqrt{v} + \epsilon) \;:\; step \cdot m \\
+    \theta &\leftarrow \theta - q \\
     (\theta, m, v) &\leftarrow (\theta, m, v) \text{ as they were, if } \lnot finite
     \end{aligned}
 
 ``adaptive_step = lr r_t sqrt(bc2)/bc1`` and ``sgd_step = lr/bc1`` (0 when
 ``degenerated_to_sgd`` is off) carry the bias corrections, so the last line is
 ``torch.optim.RAdam``'s ``theta -= lr * m/bc1 * r_t * sqrt(bc2)/(sqrt(v)+eps)``
-(or ``theta -= lr * m/bc1``; dividing by 1 is exact). The branch is data: one step size per group
-and a ``select`` of the denominator, so each tensor is read and written once per line, not once per
-branch. The division is ``RealDiv``: the ``/`` operator's ``Div`` CPU kernel computes the same IEEE
+(or ``theta -= lr * m/bc1``). The branch is data: one step size per group and a ``select`` of the
+quotient, so each tensor is read and written once per line, not once per branch. Every ``select``'s
+condition is broadcast to its output's shape (MindSpore's GPU Select sizes its output from the
+condition). The division is ``RealDiv``: the ``/`` operator's ``Div`` CPU kernel computes the same IEEE
 quotients 4-7x slower. For ungated steps of a float32 parameter with float32 state, ``m`` and
 ``theta`` are written in place (``AssignAdd``/``AssignSub``: the same roundings, one pass fewer
 each; float64 is left out, as MindSpore 2.10 reads a float64 ``AssignAdd`` output back through
@@ -99,10 +100,17 @@ def _decayed(maximize, decoupled_weight_decay, weight_decay, decay, theta, grad,
     return grad, theta_next
 
 
+def _full(flag, like):
+    """A 0-d bool `flag` broadcast to `like`'s shape: every ``select`` gets a condition of its output's shape
+    (MindSpore's GPU Select sizes its output from the condition; CPU and Ascend broadcast)."""
+    return ops.broadcast_to(flag, like.shape)
+
+
 def _step_quotient(rect, eps, step_size, m, v, dtype):
-    """``step * m / denom`` with ``denom = rect ? sqrt(v) + eps : 1``: what the last line subtracts."""
-    denom = ops.select(rect, ops.sqrt(v) + _scalar(eps, dtype), ops.ones((), dtype))
-    return _REAL_DIV(_scalar(step_size, dtype) * m, denom)
+    """``step * m / denom`` with ``denom = rect ? sqrt(v) + eps : 1``: what the last line subtracts,
+    as ``rect ? (step * m) / (sqrt(v) + eps) : step * m`` (``x / 1`` is ``x`` exactly)."""
+    scaled = _scalar(step_size, dtype) * m
+    return ops.select(_full(rect, m), _REAL_DIV(scaled, ops.sqrt(v) + _scalar(eps, dtype)), scaled)
 
 
 def _new_values(maximize, decoupled_weight_decay, weight_decay, beta2, one_minus_beta1, one_minus_beta2,
@@ -145,8 +153,8 @@ def _update_in_place(maximize, decoupled_weight_decay, weight_decay, beta2, one_
 def _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v):
     """Stores the new moments, or (gated and not `finite`) leaves them as they were."""
     if gated:
-        m = ops.select(finite, m, ops.cast(exp_avg, m.dtype))
-        v = ops.select(finite, v, ops.cast(exp_avg_sq, v.dtype))
+        m = ops.select(_full(finite, m), m, ops.cast(exp_avg, m.dtype))
+        v = ops.select(_full(finite, v), v, ops.cast(exp_avg_sq, v.dtype))
     write_value(exp_avg, m)
     write_value(exp_avg_sq, v)
 
@@ -165,7 +173,7 @@ def _radam_update_tensor(scalars, gated, finite, param, grad, exp_avg, exp_avg_s
     theta, theta_next, m, v = _new_values(*scalars, param, grad, exp_avg, exp_avg_sq)
     _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v)
     if gated:
-        theta_next = ops.select(finite, theta_next, theta)
+        theta_next = ops.select(_full(finite, theta), theta_next, theta)
     write_value(param, theta_next)
     return True
 
@@ -185,8 +193,8 @@ def _radam_update_kahan(scalars, gated, finite, param, grad, exp_avg, exp_avg_sq
     comp_next = compensated - (rounded - theta)
     _write_moments(gated, finite, exp_avg, exp_avg_sq, m, v)
     if gated:
-        rounded = ops.select(finite, rounded, theta)
-        comp_next = ops.select(finite, comp_next, ops.cast(kahan_comp, theta.dtype))
+        rounded = ops.select(_full(finite, theta), rounded, theta)
+        comp_next = ops.select(_full(finite, theta), comp_next, ops.cast(kahan_comp, theta.dtype))
     write_value(param, rounded)
     write_value(kahan_comp, comp_next)
     return True

@@ -10,12 +10,11 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-import mindspore as ms
 from mindspore import Parameter, Tensor, jit, nn, ops
 from mindspore.nn.learning_rate_schedule import LearningRateSchedule
 import mindspore.common.dtype as mstype
 
-from mindspore_radam import _validation, live
+from mindspore_radam import _validation, dispatch, live
 from mindspore_radam.engine import GroupEngine
 from mindspore_radam.functional import H, fields_of_hyper, group_hyper, group_options, write_value
 
@@ -120,7 +119,7 @@ class RAdam(GroupEngine, nn.Optimizer):
         items = [dict(item, **{key: float(item[key]) for key in ("lr", "weight_decay")
                                if key in item and _validation.is_real(item[key])})
                  if isinstance(item, dict) else item for item in items]
-        if ms.get_context("device_target") == "CPU" and any(
+        if dispatch.current_device() == "CPU" and any(
                 isinstance(item, dict) and item.get("grad_centralization") for item in items):
             raise ValueError("grad_centralization=True needs MindSpore's Centralization kernel, which has no CPU "
                              "implementation (MindSpore 2.10); set it on Ascend or GPU only")

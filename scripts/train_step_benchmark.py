@@ -195,8 +195,8 @@ def run_child(row, steps, warmup, trees):
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", model, pattern, optimizer,
                           "--steps", str(steps), "--warmup", str(warmup)],
                          capture_output=True, text=True, check=False, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"row {row} failed:\n{out.stdout}\n{out.stderr}")
+    if out.returncode != 0:  # recorded, not fatal: an older tree may fail a pattern (its error's last line)
+        return {"failed": (out.stderr.strip().splitlines() or ["no output"])[-1][:120]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -213,9 +213,15 @@ def markdown(args, results):
     for model in args.models:
         for pattern in args.patterns:
             rows = {(o, t): r for (m, p, o, t), r in results.items() if (m, p) == (model, pattern)}
-            builtin = (statistics.median(r["median"] for r in rows["builtin", THIS_TREE])
+            builtin = (statistics.median(r["median"] for r in rows["builtin", THIS_TREE] if "median" in r)
                        if ("builtin", THIS_TREE) in rows else None)
             for (optimizer, tree), runs in rows.items():
+                failed = [r["failed"] for r in runs if "failed" in r]
+                if failed:
+                    lines.append(f"| {MODEL_LABELS[model]} | {PATTERN_LABELS[pattern]} | "
+                                 f"{optimizer_label(optimizer, tree, [{'implementation': '?'}])} | failed | "
+                                 f"{failed[0]} | - |")
+                    continue
                 medians = [r["median"] for r in runs]
                 median = statistics.median(medians)
                 ratio = f"{median / builtin:.2f}x" if builtin and optimizer != "none" else "-"
@@ -260,8 +266,11 @@ def main(argv=None):
         for row in results:
             run = run_child(row, args.steps, args.warmup, args.trees)
             results[row].append(run)
+            if "failed" in run:
+                print(f"{row[0]:8s} {row[1]:7s} {row[2]:9s} {row[3]:8s} failed: {run['failed']}", flush=True)
+                continue
             print(f"{row[0]:8s} {row[1]:7s} {row[2]:9s} {row[3]:8s} {run['median']:8.1f} ms "
-                  f"(q1 {run['q1']:.1f}, q3 {run['q3']:.1f})", flush=True)
+                  f"(q1 {run['q1']:.1f}, q3 {run['q3']:.1f}) {run['package']}", flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(markdown(args, results))

@@ -51,6 +51,25 @@ def test_missing_gpu_skips_by_default_and_fails_when_required(tmp_path):
     assert required.returncode != 0 and "no GPU device" in required.stdout
 
 
+def test_a_run_without_gpu_or_ascend_collects_no_items_of_theirs(tmp_path):
+    """The default run shows CPU items only; the device folders come back where the device is required
+    (control: then they are collected, and fail for want of the device)."""
+    absent = [name for name, device in (("gpu", "GPU"), ("ascend", "Ascend")) if not devices.probe(device)[0]]
+    if not absent:
+        pytest.skip("this machine has both devices")
+    result = collect("tests", tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    items = [line for line in result.stdout.splitlines() if "::" in line]
+    assert items and not any(line.startswith(tuple(f"tests/{name}/" for name in absent)) for line in items)
+    assert any(line.startswith("tests/cpu/test_suite_cpu.py::") for line in items)
+    folder = absent[0]
+    required = collect(f"tests/{folder}/test_suite_{folder}.py", tmp_path,
+                       **{devices.REQUIRE_ENV: {"gpu": "GPU", "ascend": "Ascend"}[folder]})
+    assert required.returncode != 0 and "fails rather than skipping" in required.stdout
+    whole = collect("tests", tmp_path, **{devices.REQUIRE_ENV: {"gpu": "GPU", "ascend": "Ascend"}[folder]})
+    assert whole.returncode != 0 and f"tests/{folder}/" in whole.stdout
+
+
 def test_every_shared_suite_module_is_collected():
     """Every tests/common/suite*.py reaches the device folders (found by name, no import list to edit)."""
     from tests.common.devices import shared_tests
@@ -94,3 +113,31 @@ def test_every_implementation_table_follows_the_registry(tmp_path):
     assert len(tables) > 20, sorted(tables)
     missed = sorted(function for function, names in tables.items() if "twin" not in names)
     assert not missed, f"tables that name implementations but not the registered third one: {missed}"
+
+
+def _bf16_and_f32():
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from mindspore import Parameter, Tensor  # pylint: disable=import-outside-toplevel
+    import mindspore.common.dtype as mstype  # pylint: disable=import-outside-toplevel
+    return [Parameter(Tensor(np.ones((2, 3), np.float32), mstype.float32), name="w_f32"),
+            Parameter(Tensor(np.ones((3,), np.float32), mstype.bfloat16), name="w_bf16")]
+
+
+@pytest.mark.parametrize("door", ("core", "core-added", "nn"))
+def test_bfloat16_on_gpu_is_refused_naming_what_works(monkeypatch, door):
+    """Through the device seam (this build can't select a GPU): bfloat16 Parameters on GPU raise TypeError
+    naming the Parameter and what works, before anything is built; control: float32/float16 build there, and
+    bfloat16 builds on the CPU."""
+    import mindspore.common.dtype as mstype  # pylint: disable=import-outside-toplevel
+    from mindspore_radam import RAdam, dispatch  # pylint: disable=import-outside-toplevel
+    from mindspore_radam.nn import RAdam as NNRAdam  # pylint: disable=import-outside-toplevel
+    build = {"core": lambda p: RAdam(p, lr=0.1), "core-added": lambda p: RAdam(p[:1], lr=0.1).add_param_group(
+        {"params": p[1:]}), "nn": lambda p: NNRAdam(p, learning_rate=0.1)}[door]
+    build(_bf16_and_f32())  # control: on the CPU, bfloat16 is updated
+    monkeypatch.setattr(dispatch, "current_device", lambda: "GPU")
+    with pytest.raises(TypeError, match=r"'w_bf16' is bfloat16.*float16 or float32 on GPU.*Ascend or CPU"):
+        build(_bf16_and_f32())
+    params = _bf16_and_f32()
+    params[1].set_dtype(mstype.float16)
+    built = RAdam(params, lr=0.1) if door != "nn" else NNRAdam(params, learning_rate=0.1)
+    assert set(built.implementations) == {dispatch.PORTABLE}  # the kernel is CPU's
