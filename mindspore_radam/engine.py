@@ -228,9 +228,11 @@ class GroupEngine(live.LiveLoads):
         if not checkpoint:
             return
         theirs = {key[len("exp_avg."):] for key in checkpoint if key.startswith("exp_avg.")}
-        ours = {p.name for p in self._engine_weights()}
+        # The names our state was built with (a wrapper Cell may have renamed the weights since, as frameworks
+        # do; the checkpoint's state has the same names then).
+        ours = {state.name[len("exp_avg."):] for state in self.exp_avg}
         # MindSpore saves no zero-size tensor: such a Parameter's state is missing from every checkpoint.
-        missing = {p.name for p in self._engine_weights() if p.size > 0} - theirs
+        missing = {state.name[len("exp_avg."):] for state in self.exp_avg if state.size > 0} - theirs
         if theirs and (theirs - ours or missing):
             example = sorted(theirs - ours or missing)[0]
             raise ValueError(

@@ -311,6 +311,37 @@ class LiveLoads:
         return iter(named)
 
 
+class GroupParams(list):
+    """A group's ``params`` list, read as a list; every in-place edit raises ``TypeError`` naming what works
+    (the optimizer's state, step counts and compiled step are built for these Parameters, so an edit
+    would be ignored: avalanche's ``update_optimizer`` appends and removes this way). Copies and pickles
+    are plain lists."""
+
+    def __init__(self, items, where):
+        super().__init__(items)
+        self._where = where
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(f"{self._where}['params'] can't be edited in place: the optimizer's state, step counts and "
+                        f"compiled step are built for its Parameters, so the edit would be ignored. Add Parameters "
+                        f"with optimizer.add_param_group({{'params': [...]}}) (their state and step count start "
+                        f"fresh), or build a new optimizer over the Parameters you want (load the state of those "
+                        f"it keeps)")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self):
+        return (list, (list(self),))
+
+    def __copy__(self):
+        return list(self)
+
+    def __deepcopy__(self, memo):
+        import copy  # pylint: disable=import-outside-toplevel
+        return [copy.deepcopy(item, memo) for item in self]
+
+
 class LiveGroup(dict):
     """A parameter group of an optimizer whose hyperparameters are live (see the module docstring).
 
@@ -324,6 +355,8 @@ class LiveGroup(dict):
 
     def __init__(self, owner, group_id, items):
         super().__init__(items)
+        if "params" in self:
+            super().__setitem__("params", GroupParams(self["params"], f"param_groups[{group_id}]"))
         self._owner = weakref.ref(owner)
         self._group_id = group_id
 

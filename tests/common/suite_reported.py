@@ -1,0 +1,117 @@
+"""Shared tests of situations from public bug reports (torch.optim, transformers, avalanche, mindcv and
+others) that used to fail silently: each either works as the anchor (torch's semantics, or MindSpore's
+built-in RAdam in the same code) or raises a clear error before anything changes, naming what works.
+Every test has a control."""
+import copy
+
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+
+from mindspore_radam import RAdam
+from tests.common.harness import IMPLEMENTATIONS, PORTABLE, set_mode
+
+
+def _net():
+    ms.set_seed(0)
+    return nn.SequentialCell(nn.Dense(4, 3), nn.Dense(3, 2))
+
+
+def _grads(params, value=0.1):
+    return tuple(Tensor(np.full(p.shape, value, np.float32)) for p in params)
+
+
+# --- edits of a group's params list (avalanche's update_optimizer appends and removes in place) ---
+
+EDITS = {
+    "append": lambda params, extra: params.append(extra),
+    "extend": lambda params, extra: params.extend([extra]),
+    "insert": lambda params, extra: params.insert(0, extra),
+    "remove": lambda params, extra: params.remove(params[0]),
+    "pop": lambda params, extra: params.pop(),
+    "del": lambda params, extra: params.__delitem__(0),
+    "setitem": lambda params, extra: params.__setitem__(0, extra),
+    "iadd": lambda params, extra: params.__iadd__([extra]),
+    "clear": lambda params, extra: params.clear(),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_in_place_edit_of_a_groups_params_raises_naming_add_param_group(edit):
+    """torch steps the listed Parameters; ours can't follow an edit (state and compiled step are built
+    for the Parameters), so the edit raises, the list and the training unchanged."""
+    set_mode("pynative")
+    net = _net()
+    params = net.trainable_params()
+    optimizer = RAdam(params[:2], lr=0.1)
+    extra = params[2]
+    listed = optimizer.param_groups[0]["params"]
+    with pytest.raises(TypeError, match=r"param_groups\[0\]\['params'\] can't be edited in place.*add_param_group"):
+        EDITS[edit](listed, extra)
+    assert list(optimizer.param_groups[0]["params"]) == params[:2]
+    optimizer(_grads(params[:2]))
+    # control: what works, add_param_group, steps the new Parameter
+    before = extra.asnumpy().copy()
+    optimizer.add_param_group({"params": [extra]})
+    optimizer(_grads(params[:3]))
+    assert not np.array_equal(extra.asnumpy(), before)
+
+
+def test_group_params_read_copy_and_pickle_as_lists():
+    """Control: reading the list and copying it (or the group) work as with plain lists."""
+    net = _net()
+    params = net.trainable_params()
+    optimizer = RAdam(params, lr=0.1)
+    listed = optimizer.param_groups[0]["params"]
+    assert isinstance(listed, list) and len(listed) == 4 and listed[0] is params[0]
+    assert [p.name for p in listed] == [p.name for p in params]
+    for duplicate in (listed.copy(), copy.copy(listed), list(listed), listed + []):
+        duplicate.append(params[0])  # copies are the caller's own
+        assert type(duplicate) is list  # pylint: disable=unidiomatic-typecheck
+    assert type(copy.deepcopy(optimizer.param_groups[0])["params"]) is list  # pylint: disable=unidiomatic-typecheck
+
+
+# --- Parameters renamed after the optimizer was built (a wrapper Cell prefixes them, as frameworks do) ---
+
+class _Wrapper(nn.Cell):
+    """A framework's wrapper: assigning the network renames its Parameters (``net.0.weight``)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+
+def _renamed_run(front, steps, checkpoint=None, tmp_path=None):
+    """Builds net and optimizer, then wraps the net (renaming its Parameters); loads `checkpoint` if given,
+    trains `steps` steps from Python and returns the weights (and the checkpoint path, when `tmp_path`)."""
+    set_mode("pynative")
+    net = _net()
+    params = net.trainable_params()
+    optimizer = RAdam(params, lr=0.1) if front == "ours" else ms.experimental.optim.RAdam(params, lr=0.1)
+    _Wrapper(net)
+    assert params[0].name.startswith("net."), "control: the wrapper renamed the Parameters"
+    if checkpoint is not None:
+        ms.load_checkpoint(checkpoint, net=optimizer)
+    grad_fn = ms.value_and_grad(lambda x: (net(x) ** 2).sum(), None, optimizer.parameters)
+    x = Tensor(np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4))
+    for _ in range(steps):
+        optimizer(grad_fn(x)[1])
+    path = None
+    if tmp_path is not None:
+        path = str(tmp_path / f"{front}.ckpt")
+        ms.save_checkpoint(optimizer, path)
+    return [p.asnumpy().copy() for p in params], path
+
+
+@pytest.mark.parametrize("front", ("ours", "builtin"))
+def test_a_run_whose_parameters_were_renamed_resumes_its_own_checkpoint(front, tmp_path):
+    """The same code resumes its own checkpoint bit-identically, as the built-in (and nn.Adam) do."""
+    whole, _ = _renamed_run(front, 5)
+    _, path = _renamed_run(front, 3, tmp_path=tmp_path)
+    resumed, _ = _renamed_run(front, 2, checkpoint=path)
+    for a, b in zip(resumed, whole):
+        np.testing.assert_array_equal(a, b)
+    # control: two steps from a fresh start are not the continuation
+    fresh, _ = _renamed_run(front, 2)
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh, whole))
