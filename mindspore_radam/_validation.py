@@ -272,6 +272,7 @@ def check_gradients_from_python(gradients, expected, names):
     ``(indices, values, dense_shape)``, or as a RowTensor object). Shapes and dtypes are checked while the
     step compiles (:func:`check_gradients` in its graph code; MindSpore compiles it again for new shapes or
     dtypes): read from Python, they wait for the queued ops that compute the gradients."""
+    check_gradient_sequence(gradients)
     if len(gradients) != len(expected):
         raise ValueError(f"gradients: expected {len(expected)} tensors, one per parameter in "
                          f"optimizer.parameters order, but got {len(gradients)}")
@@ -294,6 +295,17 @@ def check_dense_gradients(gradients, names):
                             f"sparse=False)). Nothing was updated.")
 
 
+def check_gradient_sequence(gradients):
+    """The gradients come as a tuple or a list (of Tensors, checked next); in Python and in graph code (where
+    a message must be a constant: a Tensor's class name is not, so that case has its own)."""
+    if isinstance(gradients, Tensor):
+        raise TypeError("gradients must be a tuple or list of Tensors, one per parameter in optimizer.parameters "
+                        "order (e.g. from mindspore.value_and_grad), but got a single Tensor")
+    if not isinstance(gradients, (tuple, list)):
+        raise TypeError(f"gradients must be a tuple or list of Tensors, one per parameter in optimizer.parameters "
+                        f"order (e.g. from mindspore.value_and_grad), but got {class_name(gradients)}")
+
+
 def check_gradients(gradients, expected, names):
     """Call-time check of the gradient tuple against the parameters' ``(shape, dtype)`` pairs and names.
 
@@ -302,6 +314,7 @@ def check_gradients(gradients, expected, names):
     tensors there are; a loop of per-tensor ``if``s would nest one graph per tensor and exceed
     MindSpore's call depth at a few hundred tensors.
     """
+    check_gradient_sequence(gradients)
     if len(gradients) != len(expected):
         raise ValueError(f"gradients: expected {len(expected)} tensors, one per parameter in "
                          f"optimizer.parameters order, but got {len(gradients)}")

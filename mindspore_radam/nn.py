@@ -251,7 +251,7 @@ class RAdam(GroupEngine, nn.Optimizer):
     def construct(self, gradients):
         live.note_inlined(self._live_key)
         _validation.check_gradients(gradients, self._expected_grads, self._names)
-        gradients = self.flatten_gradients(gradients)
+        gradients = self.flatten_gradients(tuple(gradients))  # a list, too
         gradients = self.gradients_centralization(gradients)
         if self.need_scale:  # nn.Optimizer.scale_grad, which fails to compile on zero-size gradients
             gradients = self.hyper_map(ops.partial(_unscale, self.reciprocal_scale), gradients)

@@ -259,7 +259,7 @@ class RAdam(GroupEngine, Optimizer):
         live.note_inlined(self._live_key)
         _validation.check_gradients(gradients, self._expected_grads, self._names)
         _validation.check_grads_finite(grads_finite)
-        return self._update_in_graph(gradients, grads_finite, ())
+        return self._update_in_graph(tuple(gradients), grads_finite, ())  # a list, too
 
     @jit(backend="ms_backend")
     def _step(self, gradients, grads_finite):
