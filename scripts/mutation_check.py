@@ -318,6 +318,35 @@ MUTANTS = (
     Mutant("storage_token_always_new", "the storage token is taken as moved whenever it is compared",
            "mindspore_radam/_internals.py", "    if token is other:\n        return True\n",
            "    if token is other:\n        return False\n", ("tests/cpu/test_internals.py", "-k", "storage_token")),
+    # Situations from public bug reports.
+    Mutant("group_params_edits_accepted", "in-place edits of a group's params list are accepted (and ignored)",
+           "mindspore_radam/live.py", "    append = extend = insert = remove = pop = clear = sort = reverse = _refuse\n"
+           "    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse\n", "",
+           (SUITE, "-k", "edit_of_a_groups_params")),
+    Mutant("list_gradients_inline_unconverted", "a jit step's list of gradients reaches the update as a list",
+           "mindspore_radam/radam.py", "return self._update_in_graph(tuple(gradients), grads_finite, ())",
+           "return self._update_in_graph(gradients, grads_finite, ())",
+           (SUITE, "-k", "gradients_as_a_list and core")),
+    Mutant("gradient_container_unchecked", "a dict or a single Tensor is taken for the gradient sequence",
+           "mindspore_radam/_validation.py", '    if isinstance(gradients, Tensor):\n        raise TypeError(',
+           '    if False:\n        raise TypeError(', (SUITE, "-k", "neither_tuple_nor_list")),
+    Mutant("renamed_weights_compared_by_name", "a checkpoint's state is compared with the weights' current names",
+           "mindspore_radam/engine.py", '        ours = {state.name[len("exp_avg."):] for state in self.exp_avg}',
+           '        ours = {p.name for p in self._engine_weights()}', (SUITE, "-k", "renamed")),
+    # Devices.
+    Mutant("bfloat16_on_gpu_accepted", "bfloat16 Parameters are built on GPU",
+           "mindspore_radam/dispatch.py", '    if device_target != "GPU":\n        return\n',
+           '    return\n', ("tests/cpu/test_devices.py", "-k", "bfloat16_on_gpu")),
+    Mutant("zero_d_select_condition", "the step quotient's select takes the 0-d condition again",
+           "mindspore_radam/functional.py", "return ops.select(_full(rect, m), ", "return ops.select(rect, ",
+           ("tests/cpu/test_devices.py", "-k", "select_conditions")),
+    Mutant("per_tensor_float64_op", "the step quotient goes through float64 per element (same bits on CPU)",
+           "mindspore_radam/functional.py", "    scaled = _scalar(step_size, dtype) * m\n",
+           "    scaled = ops.cast(ops.cast(_scalar(step_size, dtype) * m, mstype.float64), dtype)\n",
+           ("tests/cpu/test_devices.py", "-k", "select_conditions")),
+    Mutant("device_folders_always_collected", "a CPU run collects the GPU and Ascend folders",
+           "tests/conftest.py", "    return True if _absent_device(collection_path) else None",
+           "    return None", ("tests/cpu/test_devices.py", "-k", "collects_no_items")),
 )
 
 

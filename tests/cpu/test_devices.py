@@ -1,4 +1,5 @@
 """The device gate of the suites fails, never silently skips, where a device is required."""
+import json
 import os
 import pathlib
 import subprocess
@@ -141,3 +142,47 @@ def test_bfloat16_on_gpu_is_refused_naming_what_works(monkeypatch, door):
     params[1].set_dtype(mstype.float16)
     built = RAdam(params, lr=0.1) if door != "nn" else NNRAdam(params, learning_rate=0.1)
     assert set(built.implementations) == {dispatch.PORTABLE}  # the kernel is CPU's
+
+
+GRAPH_AUDIT = pathlib.Path(ROOT) / "scripts" / "graph_audit.py"
+
+
+def test_compiled_graphs_keep_gpu_select_conditions_and_no_per_tensor_float64():
+    """scripts/graph_audit.py over both doors, called from Python and inlined, every dtype, grads_finite and
+    Kahan: every Select's condition has its output's shape (GPU), and no float64 op runs per tensor unless
+    the Parameter is float64 (Ascend's AI CPU). Its rules are checked on nodes written here (control)."""
+    result = subprocess.run([sys.executable, str(GRAPH_AUDIT), "--json"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600, env=dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT))
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    findings = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(findings) == set(_audit_module().CASES)
+    broken = {case: rules for case, found in findings.items() for rules in [found["rules"]] if any(rules.values())}
+    assert not broken, f"compiled graphs break device rules: {broken}"
+    assert all(found["nodes"] > 20 and found["float64_scalar_ops"] > 0 for found in findings.values())
+
+
+def _audit_module():
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    spec = importlib.util.spec_from_file_location("graph_audit", GRAPH_AUDIT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_graph_audit_rules_catch_what_they_name(tmp_path):
+    """Control for the audit: a 0-d Select condition over a tensor, and a float64 op over a float32
+    parameter's shape, written in MindSpore's IR format, are both reported; a scalar float64 op is counted."""
+    audit = _audit_module()
+    ir = tmp_path / "graph_build_0_1.ir"
+    ir.write_text(
+        "  %1(CNode_1) = PrimFunc_Select(%0, %2, %3) primitive_attrs: {}\n"
+        "      : (<Tensor[Bool], ()>, <Tensor[Float32], (2, 3)>, <Tensor[Float32], (2, 3)>) -> (<Tensor[Float32], (2, 3)>)\n"
+        "  %4(CNode_2) = PrimFunc_Mul(%1, %5) primitive_attrs: {}\n"
+        "      : (<Tensor[Float64], (2, 3)>, <Tensor[Float64], ()>) -> (<Tensor[Float64], (2, 3)>)\n"
+        "  %6(CNode_3) = PrimFunc_Pow(%7, %8) primitive_attrs: {}\n"
+        "      : (<Tensor[Float64], ()>, <Tensor[Float64], ()>) -> (<Tensor[Float64], ()>)\n")
+    nodes = audit.parse_ir(str(ir))
+    assert [node[0] for node in nodes] == ["Select", "Mul", "Pow"]
+    rules, scalar64 = audit.check_nodes(nodes, float64_params=False, record=(10,))
+    assert len(rules["gpu_select_condition"]) == 1 and len(rules["per_tensor_float64"]) == 1 and scalar64 == 1
+    assert audit.check_nodes(nodes, float64_params=True, record=(10,))[0]["per_tensor_float64"] == []
