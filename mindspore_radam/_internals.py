@@ -68,6 +68,18 @@ def storage_token(param):
     return _UNTYPED_STORAGE(param)
 
 
+def is_view(param):
+    """Whether `param` holds a view into a larger or differently laid out storage (``set_data`` of a slice such as
+    ``table[3:7]``, or of a transpose): MindSpore's kernels would update a contiguous copy, not the Parameter.
+    Relies on: ``Tensor.storage_offset``, ``Tensor.is_contiguous`` and the storage object's ``nbytes`` (where it
+    follows ``set_data``, :func:`_storage_objects_follow`) reading metadata, without waiting for the pipeline."""
+    if param.has_init:
+        return False
+    if param.storage_offset() != 0 or not param.is_contiguous():
+        return True
+    return _storage_objects_follow() and _UNTYPED_STORAGE(param).nbytes() != param.nbytes
+
+
 def same_storage(token, other):
     """Whether two :func:`storage_token`\ s are of one storage: the same object, else (a new object, which
     happens only when the storage changed) the same address, read once per change."""

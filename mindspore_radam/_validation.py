@@ -16,6 +16,8 @@ from mindspore import Parameter, Tensor, ops
 import mindspore.common.dtype as mstype
 from mindspore.experimental.optim import Optimizer
 
+from mindspore_radam import _internals
+
 
 def class_name(value):
     """`value`'s class with its module (``mindtorch.nn.parameter.Parameter``): two frameworks' classes can
@@ -225,7 +227,18 @@ def check_param_list(params, where):
                             f"ones have no gradient to follow")
         if not param.requires_grad:
             raise ValueError(frozen_message(f"{where}[{index}]", [param.name]))
+        if _internals.is_view(param):
+            raise ValueError(view_message(f"{where}[{index}]", [param.name]))
     return params
+
+
+def view_message(where, names):
+    """Parameters holding a view of another tensor's storage: MindSpore's kernels can't update them in place
+    (the update would land in a copy), so every implementation refuses them, naming what works."""
+    return (f"{where}: Parameters {names} hold a view of another tensor (set_data of a slice such as table[3:7], or "
+            f"of a transpose), which MindSpore's kernels can't update in place: the update would be lost. Give each "
+            f"its own storage, e.g. param.set_data(view.copy()) or Parameter(view.copy(), name=...), and copy the "
+            f"trained values back into the viewed tensor yourself if you need them there")
 
 
 def frozen_message(where, names):

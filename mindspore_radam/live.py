@@ -100,6 +100,7 @@ def note_inlined(key):
     owner = _OWNERS.get(key)
     if owner is not None and hasattr(owner, "check_trainable"):
         owner.check_trainable()
+        check_no_views(owner.live_weights(), "optimizer.parameters")
     if owner is not None and not getattr(owner, "_radam_compiling_own_step", False):
         # pylint: disable=protected-access
         owner._radam_inlined = True
@@ -126,6 +127,7 @@ def follow_storage(cell):
     recorded = getattr(cell, "_radam_step_storage", None)
     if recorded is not None and len(recorded) == len(weights) and not _unchanged(recorded, current):
         moved = _moved(weights, recorded, current)
+        check_no_views([weight for weight in weights if weight.name in moved], "optimizer.parameters")
         if moved:
             warnings.warn(
                 f"Parameters {moved} have new storage since this optimizer's last step (set_data or a "
@@ -136,6 +138,14 @@ def follow_storage(cell):
                 f"the existing storage.", RuntimeWarning, stacklevel=3)
             recompile(cell)
     cell._radam_step_storage = current  # pylint: disable=protected-access
+
+
+def check_no_views(params, where):
+    """Raises ValueError naming the Parameters of `params` that hold a view of another tensor (read once per
+    storage change: at construction, while a graph compiles, when ``set_data`` gave a weight new storage)."""
+    views = [param.name for param in params if _internals.is_view(param)]
+    if views:
+        raise ValueError(_validation.view_message(where, views))
 
 
 def check_state_load(cell, param):

@@ -333,6 +333,10 @@ MUTANTS = (
     Mutant("renamed_weights_compared_by_name", "a checkpoint's state is compared with the weights' current names",
            "mindspore_radam/engine.py", '        ours = {state.name[len("exp_avg."):] for state in self.exp_avg}',
            '        ours = {p.name for p in self._engine_weights()}', (SUITE, "-k", "renamed")),
+    Mutant("views_accepted", "a Parameter holding a view at an offset or transposed is taken as its own storage",
+           "mindspore_radam/_internals.py", "    if param.storage_offset() != 0 or not param.is_contiguous():\n        return True\n",
+           "    if param.storage_offset() != 0 or not param.is_contiguous():\n        return False\n",
+           (SUITE, "-k", "holding_a_view")),
     # Devices.
     Mutant("bfloat16_on_gpu_accepted", "bfloat16 Parameters are built on GPU",
            "mindspore_radam/dispatch.py", '    if device_target != "GPU":\n        return\n',

@@ -178,3 +178,49 @@ def test_gradients_neither_tuple_nor_list_raise_a_type_error(mode):
         np.testing.assert_array_equal(p.asnumpy(), b)
     call(grads)
     assert not np.array_equal(params[0].asnumpy(), before[0])
+
+
+# --- Parameters holding a view (set_data of a slice or a transpose) ---
+
+def _view(kind):
+    table = Tensor(np.arange(40, dtype=np.float32).reshape(10, 4) / 40)
+    return table[3:7] if kind == "rows" else table[:4].transpose(1, 0)
+
+
+@pytest.mark.parametrize("kind", ("rows", "transpose"))
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("when", ("construction", "between-calls", "jit-compile"))
+def test_a_parameter_holding_a_view_is_refused_naming_what_works(when, implementation, kind):
+    """torch updates the viewed tensor; MindSpore's kernels can't write through a view (the fused path used to
+    update a copy while the step count advanced), so every implementation refuses it, before anything
+    changes; control: the same values in storage of their own train."""
+    set_mode("pynative")
+    view = _view(kind)
+    weight = Parameter(Tensor(np.zeros(view.shape, np.float32)), name="viewed")
+    other = Parameter(Tensor(np.ones((3,), np.float32)), name="other")
+    fused = implementation != PORTABLE
+    grads = _grads([weight, other])
+    if when == "construction":
+        weight.set_data(view)
+        with pytest.raises(ValueError, match=r"'viewed'\] hold a view of another tensor.*set_data\(view.copy\(\)\)"):
+            RAdam([weight, other], lr=0.1, fused=fused)
+    else:
+        optimizer = RAdam([weight, other], lr=0.1, fused=fused)
+
+        def call(g0, g1):
+            return optimizer((g0, g1))
+        if when == "jit-compile":
+            call = ms.jit(call)
+        if when == "between-calls":
+            call(*grads)
+        weight.set_data(view)
+        before = (other.asnumpy().copy(), optimizer.steps[0].asnumpy().copy())
+        with pytest.raises(ValueError, match="hold a view of another tensor"):
+            call(*grads)
+        np.testing.assert_array_equal(other.asnumpy(), before[0])
+        np.testing.assert_array_equal(optimizer.steps[0].asnumpy(), before[1])
+    weight.set_data(view.copy())  # control: its own storage
+    optimizer = RAdam([weight, other], lr=0.1, fused=fused)
+    start = weight.asnumpy().copy()
+    optimizer(grads)
+    assert not np.array_equal(weight.asnumpy(), start)
