@@ -346,7 +346,8 @@ MUTANTS = (
            ("tests/cpu/test_devices.py", "-k", "select_conditions")),
     Mutant("per_tensor_float64_op", "the step quotient goes through float64 per element (same bits on CPU)",
            "mindspore_radam/functional.py", "    scaled = _scalar(step_size, dtype) * m\n",
-           "    scaled = ops.cast(ops.cast(_scalar(step_size, dtype) * m, mstype.float64), dtype)\n",
+           "    scaled = ops.cast(ops.cast(_scalar(step_size, dtype), mstype.float64) * ops.cast(m, mstype.float64), "
+           "dtype)\n",
            ("tests/cpu/test_devices.py", "-k", "select_conditions")),
     Mutant("device_folders_always_collected", "a CPU run collects the GPU and Ascend folders",
            "tests/conftest.py", "    return True if _absent_device(collection_path) else None",
