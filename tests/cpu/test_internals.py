@@ -303,3 +303,16 @@ def test_the_storage_probe_matches_what_set_data_does_to_a_parameter():
     follows = TensorPy.untyped_storage(param) is not before
     assert follows == _internals._storage_objects_follow(), (  # pylint: disable=protected-access
         "_internals._storage_objects_follow: the probe on Tensors disagrees with a Parameter's set_data")
+
+
+def test_is_view_tells_a_view_from_storage_of_its_own():
+    table = Tensor(np.arange(40, dtype=np.float32).reshape(10, 4))
+    for label, view in (("rows at an offset", table[3:7]), ("a transpose", table[:4].transpose(1, 0))):
+        param = Parameter(Tensor(np.zeros(view.shape, np.float32)), name="viewed")
+        assert not _internals.is_view(param), "control: a Parameter of its own storage"
+        param.set_data(view)
+        assert _internals.is_view(param), (
+            f"_internals.is_view: a Parameter holding {label} is no longer seen (storage_offset/is_contiguous "
+            f"changed); kernels would update a copy silently")
+        param.set_data(view.copy())
+        assert not _internals.is_view(param), "_internals.is_view: a copy of a view is taken for a view"
