@@ -311,9 +311,10 @@ def check_dense_gradients(gradients, names):
 def check_gradient_sequence(gradients):
     """The gradients come as a tuple or a list (of Tensors, checked next); in Python and in graph code (where
     a message must be a constant: a Tensor's class name is not, so that case has its own)."""
-    if isinstance(gradients, Tensor):
-        raise TypeError("gradients must be a tuple or list of Tensors, one per parameter in optimizer.parameters "
-                        "order (e.g. from mindspore.value_and_grad), but got a single Tensor")
+    for kind, name in ((Tensor, "a single Tensor"), (dict, "a dict")):
+        if isinstance(gradients, kind):
+            raise TypeError("gradients must be a tuple or list of Tensors, one per parameter in optimizer.parameters "
+                            "order (e.g. from mindspore.value_and_grad), but got " + name)
     if not isinstance(gradients, (tuple, list)):
         raise TypeError(f"gradients must be a tuple or list of Tensors, one per parameter in optimizer.parameters "
                         f"order (e.g. from mindspore.value_and_grad), but got {class_name(gradients)}")

@@ -32,6 +32,14 @@ from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_o
                                         group_options, structure, write_value)
 
 
+GROUP_ENTRIES = ("step.group_", "hyperparameters.group_", "learning_rate_group_")
+# What works when a checkpoint's groups can't be matched to an optimizer's: the state of each Parameter alone.
+PER_PARAMETER_LOAD = (
+    "Load the state of each Parameter alone: mindspore.load_param_into_net(new, {k: v for k, v in checkpoint.items() "
+    "if k.startswith(('exp_avg.', 'exp_avg_sq.', 'kahan_comp.', 'global_step'))}, strict_load=True), then set each "
+    "group's step count (new.steps[i].set_data(...)); hyperparameters and learning rates are the new optimizer's")
+
+
 def state_dtype_of(dtype, state_dtype):
     """The dtype of ``exp_avg``/``exp_avg_sq`` for a parameter of `dtype` under the ``state_dtype`` option:
     the compute dtype (float32 for float16/bfloat16) for None, the parameter's own for ``"param"``."""
@@ -219,14 +227,21 @@ class GroupEngine(live.LiveLoads):
     # --- loads --------------------------------------------------------------------------------------
 
     def check_group_entry_load(self, param):
-        """Refuses a checkpoint entry numbered by group (``step.group_<k>``, ``hyperparameters.group_<k>``,
-        ``learning_rate_group_<k>``) from an optimizer that held other Parameters: its groups are numbered
+        """:meth:`check_checkpoint` on the checkpoint ``load_param_into_net`` is writing into `param` (a group
+        entry), for loads that did not ask for the Parameters first."""
+        checkpoint = _internals.loading_dict()
+        if checkpoint:
+            self.check_checkpoint(checkpoint, repr(param.name))
+
+    def check_checkpoint(self, checkpoint, where="load_param_into_net"):
+        """Refuses a checkpoint whose entries numbered by group (``step.group_<k>``, ``hyperparameters.group_<k>``,
+        ``learning_rate_group_<k>``) come from an optimizer that held other Parameters: its groups are numbered
         differently (a frozen layer's group gone, say), so each entry would land on another group, silently
         swapping learning rates and weight decays (torch's ``load_state_dict`` refuses such a layout too).
-        Checked while ``load_param_into_net`` writes, from the checkpoint's ``exp_avg.<name>`` entries."""
-        checkpoint = _internals.loading_dict()
-        if not checkpoint:
-            return
+        Called by the loader's first request for our Parameters, before it writes anything (the network's
+        weights in an optimizer's checkpoint included), and again as it writes a group entry."""
+        if not any(key.startswith(GROUP_ENTRIES) for key in checkpoint):
+            return  # the state of each Parameter alone: it loads by name
         theirs = {key[len("exp_avg."):] for key in checkpoint if key.startswith("exp_avg.")}
         # The names our state was built with (a wrapper Cell may have renamed the weights since, as frameworks
         # do; the checkpoint's state has the same names then).
@@ -236,13 +251,9 @@ class GroupEngine(live.LiveLoads):
         if theirs and (theirs - ours or missing):
             example = sorted(theirs - ours or missing)[0]
             raise ValueError(
-                f"{param.name!r}: this checkpoint's optimizer held other Parameters ({example!r} is in one of the two "
+                f"{where}: this checkpoint's optimizer held other Parameters ({example!r} is in one of the two "
                 f"only), so its entries numbered by group (step.group_<k>, hyperparameters.group_<k>, "
-                f"learning_rate_group_<k>) would land on other groups. Load the state of each Parameter alone: "
-                f"mindspore.load_param_into_net(new, {{k: v for k, v in checkpoint.items() if k.startswith(("
-                f"'exp_avg.', 'exp_avg_sq.', 'kahan_comp.', 'global_step'))}}, strict_load=True), then set each "
-                f"group's step count (new.steps[i].set_data(...)); hyperparameters and learning rates are the new "
-                f"optimizer's")
+                f"learning_rate_group_<k>) would land on other groups; nothing was loaded. {PER_PARAMETER_LOAD}")
 
     def _load_step(self, param, value):
         """A whole value written into a ``step.group_<k>`` Parameter: a count, >= 0."""

@@ -276,15 +276,21 @@ def refuse_name_fallback(cell, named_params):
 
     MindSpore's loader (``strict_load=False``, 2.7-2.10), for a Parameter ``name`` missing from the
     checkpoint, loads a key ending with ``name`` (``exp_avg.weight`` for ``weight``). Called from the
-    front doors' ``parameters_and_names``, which the loader calls before its first write.
+    front doors' ``parameters_and_names``, which the loader calls before its first write; the optimizer's
+    own checkpoint check (``check_checkpoint``: its layout) runs there too, so a checkpoint that does not fit
+    writes nothing, the network's weights in it included.
 
     Raises:
         ValueError: naming the Parameter, the key, and the call that works.
     """
     arguments = _internals.loader_arguments()
-    if arguments is None or not isinstance(arguments[0], dict) or arguments[1] is True:
+    if arguments is None or not isinstance(arguments[0], dict):
         return
     checkpoint = arguments[0]
+    if hasattr(cell, "check_checkpoint"):  # its layout, before the loader writes anything
+        cell.check_checkpoint(checkpoint)
+    if arguments[1] is True:
+        return
     names = {param.name for _, param in named_params}
     for name in sorted(names):
         if name in checkpoint:

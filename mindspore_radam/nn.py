@@ -164,6 +164,7 @@ class RAdam(GroupEngine, nn.Optimizer):
         parser inlines :meth:`construct` instead."""
         self.check_trainable()
         if args:
+            _validation.check_gradient_sequence(args[0])
             _validation.check_dense_gradients(args[0], self._names)
         live.follow_storage(self)
         self._radam_compiling_own_step = True

@@ -174,6 +174,14 @@ def test_gradients_neither_tuple_nor_list_raise_a_type_error(mode):
     for bad in ({i: g for i, g in enumerate(grads)}, grads[0]):
         with pytest.raises(TypeError, match="gradients must be a tuple or list of Tensors"):
             call_in_mode(bad)
+
+    def built_inside(g0, g1, g2, g3):  # a dict made in the graph (its raise must be a compile-time constant)
+        return optimizer({"a": g0, "b": g1, "c": g2, "d": g3})
+    with pytest.raises(TypeError, match="gradients must be a tuple or list of Tensors.*but got a dict"):
+        (ms.jit(built_inside) if mode == "jit" else built_inside)(*grads)
+    from mindspore_radam.nn import RAdam as NNRAdam  # pylint: disable=import-outside-toplevel
+    with pytest.raises(TypeError, match="gradients must be a tuple or list of Tensors.*but got a dict"):
+        NNRAdam(params, learning_rate=0.1)(dict(enumerate(grads)))
     for p, b in zip(params, before):
         np.testing.assert_array_equal(p.asnumpy(), b)
     call(grads)
@@ -224,3 +232,29 @@ def test_a_parameter_holding_a_view_is_refused_naming_what_works(when, implement
     start = weight.asnumpy().copy()
     optimizer(grads)
     assert not np.array_equal(weight.asnumpy(), start)
+
+
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_a_checkpoint_that_does_not_fit_writes_nothing_not_even_the_weights(door, tmp_path):
+    """An optimizer's checkpoint holds the network's weights too; when its state is of other Parameters, the
+    load raises before MindSpore's loader writes anything (it wrote the weights first). Control: a checkpoint
+    that fits loads the weights."""
+    from mindspore_radam.nn import RAdam as NNRAdam  # pylint: disable=import-outside-toplevel
+    set_mode("pynative")
+    build = (lambda p: RAdam(p, lr=0.1)) if door == "core" else (lambda p: NNRAdam(p, learning_rate=0.1))
+    net = _net()
+    params = net.trainable_params()
+    saved = build(params)
+    saved(_grads(params))
+    path = str(tmp_path / "whole.ckpt")
+    ms.save_checkpoint(saved, path)
+    fresh = _net()
+    for p in fresh.trainable_params():
+        p.set_data(Tensor(np.full(p.shape, 3.0, np.float32)))
+    partial = build(fresh.trainable_params()[:2])  # over other Parameters (a frozen layer's gone)
+    with pytest.raises(ValueError, match="held other Parameters.*nothing was loaded"):
+        ms.load_checkpoint(path, net=partial)
+    assert all((p.asnumpy() == 3.0).all() for p in fresh.trainable_params())
+    fitting = build(fresh.trainable_params())
+    ms.load_checkpoint(path, net=fitting)
+    np.testing.assert_array_equal(fresh.trainable_params()[0].asnumpy(), params[0].asnumpy())
