@@ -19,6 +19,9 @@ A door supplies, per step, each group's learning rate and hyperparameter Tensor
 (:meth:`GroupEngine._group_lr`, :meth:`GroupEngine._group_hyper`) from a ``context`` tuple it builds in
 graph code (the ``nn`` door's ``get_lr()`` and weight-decay schedules; nothing for the core).
 """
+import hashlib
+from collections import defaultdict
+
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, ops
 import mindspore.common.dtype as mstype
@@ -38,6 +41,11 @@ PER_PARAMETER_LOAD = (
     "Load the state of each Parameter alone: mindspore.load_param_into_net(new, {k: v for k, v in checkpoint.items() "
     "if k.startswith(('exp_avg.', 'exp_avg_sq.', 'kahan_comp.', 'global_step'))}, strict_load=True), then set each "
     "group's step count (new.steps[i].set_data(...)); hyperparameters and learning rates are the new optimizer's")
+
+
+def name_hash(name):
+    """A stable signed 64-bit hash of a Parameter's name (the same in every process and release)."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
 
 
 def state_dtype_of(dtype, state_dtype):
@@ -102,6 +110,7 @@ class GroupEngine(live.LiveLoads):
         self._together = tuple(together) if together is not None else tuple(range(len(ranges)))
         self._plan_calls()
         self._live_key = live.new_key(self)
+        self._set_layout()
         self._refresh_metadata()
         keep_state_dict_loadable(self)
 
@@ -171,8 +180,18 @@ class GroupEngine(live.LiveLoads):
         self._register(self._new_groups([group_range], [options], [True], [implementation]))
         self._together += (len(self._ranges) - 1,)
         self._plan_calls()
+        self._set_layout()
         self._refresh_metadata()
         self._recompile()
+
+    def _set_layout(self):
+        """The ``group_layout`` Parameter: a row ``(name_hash, group)`` per Parameter, by the names its state was
+        built with, so that a checkpoint tells which Parameters each of its numbered group entries belongs to
+        (:meth:`_group_mapping`). Never read by the update."""
+        rows = [(name_hash(self.exp_avg[index].name[len("exp_avg."):]), group_id)
+                for group_id, (start, end) in enumerate(self._ranges) for index in range(start, end)]
+        self.group_layout = Parameter(Tensor(np.array(rows, np.int64).reshape(-1, 2)), name="group_layout",
+                                      requires_grad=False)
 
     def _refresh_metadata(self):
         """Per-parameter constants for call-time checks (Parameter attributes can't be read in graph code),
@@ -183,6 +202,7 @@ class GroupEngine(live.LiveLoads):
         self._names = tuple(p.name for p in weights)
         live.keep_in_place(self.steps, writer=self._load_step, owner=self)
         live.keep_in_place(self.hyperparameters, writer=self._load_hyperparameters, owner=self)
+        live.keep_in_place((self.group_layout,), writer=self._load_layout, owner=self)
         for params, writer in self._owned_writers():
             live.keep_in_place(params, writer=writer, owner=self)
         weight_ids = {id(p) for p in weights}
@@ -226,13 +246,6 @@ class GroupEngine(live.LiveLoads):
 
     # --- loads --------------------------------------------------------------------------------------
 
-    def check_group_entry_load(self, param):
-        """:meth:`check_checkpoint` on the checkpoint ``load_param_into_net`` is writing into `param` (a group
-        entry), for loads that did not ask for the Parameters first."""
-        checkpoint = _internals.loading_dict()
-        if checkpoint:
-            self.check_checkpoint(checkpoint, repr(param.name))
-
     def check_checkpoint(self, checkpoint, where="load_param_into_net"):
         """Refuses a checkpoint whose entries numbered by group (``step.group_<k>``, ``hyperparameters.group_<k>``,
         ``learning_rate_group_<k>``) come from an optimizer that held other Parameters: its groups are numbered
@@ -254,10 +267,73 @@ class GroupEngine(live.LiveLoads):
                 f"{where}: this checkpoint's optimizer held other Parameters ({example!r} is in one of the two "
                 f"only), so its entries numbered by group (step.group_<k>, hyperparameters.group_<k>, "
                 f"learning_rate_group_<k>) would land on other groups; nothing was loaded. {PER_PARAMETER_LOAD}")
+        self._group_mapping(checkpoint, where)
+
+    # A door whose numbered entries are all engine groups' can load a checkpoint of its groups in another order.
+    REMAPS_GROUPS = True
+
+    def _group_mapping(self, checkpoint, where):
+        """``{our group: the checkpoint's group}`` for the groups whose Parameters are one group of the checkpoint
+        (its ``group_layout``; the same groups in another order, say). Raises ValueError, as torch's
+        ``load_state_dict`` does, when a group's Parameters are spread over several of the checkpoint's groups or
+        share one with others (a decay/no-decay split, a merge), or (written before the layout was recorded)
+        when the checkpoint has another number of groups: its numbered entries would land on other groups."""
+        ours = {group_id: frozenset(name_hash(self.exp_avg[index].name[len("exp_avg."):]) for index in range(*span))
+                for group_id, span in enumerate(self._ranges)}
+        layout = checkpoint.get("group_layout")
+        if layout is None:
+            numbers = {int(key.rsplit("_", 1)[1]) for key in checkpoint if key.startswith("step.group_")}
+            if numbers and numbers != set(ours):
+                self._refuse_layout(where, f"it has {len(numbers)} groups, this optimizer {len(ours)}")
+            return {}
+        rows = np.asarray(layout.asnumpy(), np.int64).reshape(-1, 2)
+        theirs, group_of = defaultdict(set), {}
+        for hashed, group_id in rows.tolist():
+            theirs[group_id].add(hashed)
+            group_of[hashed] = group_id
+        mapping = {}
+        for group_id, members in ours.items():
+            if not members:
+                continue
+            groups = {group_of.get(hashed) for hashed in members}
+            their_group = next(iter(groups))
+            if len(groups) != 1 or their_group is None or theirs[their_group] != members:
+                spread = sorted(group for group in groups if group is not None)
+                self._refuse_layout(where, f"group {group_id} here holds Parameters of its groups {spread}"
+                                    if len(spread) > 1 else f"group {group_id} here shares its group {spread} with "
+                                    f"other Parameters")
+            mapping[group_id] = their_group
+        if not self.REMAPS_GROUPS and any(ours_ != theirs_ for ours_, theirs_ in mapping.items()):
+            self._refuse_layout(where, "its groups come in another order, which this optimizer's learning rates "
+                                       "(numbered by nn.Optimizer's groups) can't follow")
+        return mapping
+
+    @staticmethod
+    def _refuse_layout(where, how):
+        raise ValueError(
+            f"{where}: this checkpoint's parameter groups hold these Parameters in another layout ({how}), so its "
+            f"step counts, learning rates and hyperparameters, numbered by group, can't be matched to this "
+            f"optimizer's groups (torch refuses such a load too); nothing was loaded. {PER_PARAMETER_LOAD}")
+
+    def _entry_value(self, param, value):
+        """The value to load into group entry `param` (``<entry>_<k>``): the checkpoint's entry of the group that
+        held group k's Parameters (:meth:`_group_mapping`), checked first (:meth:`check_checkpoint`)."""
+        checkpoint = _internals.loading_dict()
+        if not checkpoint:
+            return value
+        where = repr(param.name)
+        self.check_checkpoint(checkpoint, where)
+        prefix, _, number = param.name.rpartition("_")
+        theirs = self._group_mapping(checkpoint, where).get(int(number), int(number))
+        entry = checkpoint.get(f"{prefix}_{theirs}")
+        return value if theirs == int(number) or entry is None else Tensor(entry.asnumpy())
+
+    def _load_layout(self, param, value):  # pylint: disable=unused-argument
+        """A checkpoint's ``group_layout`` is read by :meth:`_group_mapping`; this optimizer keeps its own."""
 
     def _load_step(self, param, value):
         """A whole value written into a ``step.group_<k>`` Parameter: a count, >= 0."""
-        self.check_group_entry_load(param)
+        value = self._entry_value(param, value)
         step = int(value.asnumpy().reshape(()))
         if step < 0:
             raise ValueError(f"{param.name!r} must be a step count >= 0, but got {step}")
@@ -269,7 +345,7 @@ class GroupEngine(live.LiveLoads):
         and the door told (:meth:`_hyper_loaded`). Groups stepped by one call share their values: the lead's
         record is copied into the others (MindSpore's loader writes it first), and another group's must equal
         it. Nothing changes when it raises."""
-        self.check_group_entry_load(param)
+        value = self._entry_value(param, value)
         group_id = next(i for i, hyper in enumerate(self.hyperparameters) if hyper is param)
         where = f"{param.name!r}"
         fields = _validation.check_hyperparameters(fields_of_hyper(value, where), where)

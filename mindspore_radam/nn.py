@@ -92,6 +92,10 @@ class RAdam(GroupEngine, nn.Optimizer):
         TypeError, ValueError: a bad argument, named in the message, before anything is created.
         RuntimeError: ``fused=True`` where the kernel can't run.
     """
+
+    # Its learning rates are nn.Optimizer's, numbered by its own groups, not by runs: a checkpoint of its
+    # groups in another order is refused (GroupEngine._group_mapping).
+    REMAPS_GROUPS = False
     # nn.Optimizer's data-parallel optimizer sharding (Ascend): each rank updates the parameters
     # `optim_filter` gives it, then `broadcast_params`. Unverified here: no Ascend device.
     _support_parallel_optimizer = True

@@ -178,7 +178,7 @@ class RAdam(GroupEngine, Optimizer):
     def _load_lr(self, param, value):
         """A whole value written into a ``learning_rate_group_<i>`` Parameter (a checkpoint, ``set_data``):
         checked like the constructor's ``lr`` before it is written."""
-        self.check_group_entry_load(param)
+        value = self._entry_value(param, value)
         _validation.check_lr(float(value.asnumpy().reshape(())), repr(param.name))
         write_value(param, value)
 

@@ -142,9 +142,12 @@ def _list_or_tuple_run(container, mode, implementation, door):
     return [p.asnumpy().copy() for p in params], int(steps.asnumpy().reshape(-1)[0])
 
 
-@pytest.mark.parametrize("door", ("core", "nn"))
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-@pytest.mark.parametrize("mode", ("pynative", "jit", "graph"))
+LIST_CASES = [pytest.param(mode, IMPLEMENTATIONS[(index + offset) % len(IMPLEMENTATIONS)], door,
+                           id=f"{mode}-{IMPLEMENTATIONS[(index + offset) % len(IMPLEMENTATIONS)]}-{door}")
+              for index, mode in enumerate(("pynative", "jit", "graph")) for offset, door in enumerate(("core", "nn"))]
+
+
+@pytest.mark.parametrize("mode, implementation, door", LIST_CASES)
 def test_gradients_as_a_list_step_as_a_tuple_does(mode, implementation, door):
     """torch takes a list; ours steps it bit-identically to the tuple, in every pattern (a jit step used to
     leave the parameters and the step count where they were); control: the parameters moved."""
@@ -195,9 +198,13 @@ def _view(kind):
     return table[3:7] if kind == "rows" else table[:4].transpose(1, 0)
 
 
-@pytest.mark.parametrize("kind", ("rows", "transpose"))
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-@pytest.mark.parametrize("when", ("construction", "between-calls", "jit-compile"))
+VIEW_CASES = [pytest.param(when, implementation, ("rows", "transpose")[(index + offset) % 2],
+                           id=f"{when}-{implementation}-{('rows', 'transpose')[(index + offset) % 2]}")
+              for index, when in enumerate(("construction", "between-calls", "jit-compile"))
+              for offset, implementation in enumerate(IMPLEMENTATIONS)]
+
+
+@pytest.mark.parametrize("when, implementation, kind", VIEW_CASES)
 def test_a_parameter_holding_a_view_is_refused_naming_what_works(when, implementation, kind):
     """torch updates the viewed tensor; MindSpore's kernels can't write through a view (the fused path used to
     update a copy while the step count advanced), so every implementation refuses it, before anything
@@ -258,3 +265,81 @@ def test_a_checkpoint_that_does_not_fit_writes_nothing_not_even_the_weights(door
     fitting = build(fresh.trainable_params())
     ms.load_checkpoint(path, net=fitting)
     np.testing.assert_array_equal(fresh.trainable_params()[0].asnumpy(), params[0].asnumpy())
+
+
+# --- a resume with the groups laid out otherwise (torch refuses; a load must never swap groups' values) ---
+
+def _grouped(door, params, order, split=False):
+    """An optimizer over `params` in two groups (lr 0.1 with weight decay, lr 0.01), listed in `order`; `split`:
+    the first group split in two (a decay/no-decay split)."""
+    from mindspore_radam.nn import RAdam as NNRAdam  # pylint: disable=import-outside-toplevel
+    first = [{"params": params[:1], "weight_decay": 0.1}, {"params": params[1:2], "weight_decay": 0.1}] if split \
+        else [{"params": params[:2], "weight_decay": 0.1}]
+    groups = {"a": first, "b": [{"params": params[2:]}]}
+    listed = [dict(group, lr=0.1 if key == "a" else 0.01) for key in order for group in groups[key]]
+    if door == "nn":
+        return NNRAdam(listed, learning_rate=0.01)
+    return RAdam(listed, lr=0.01)
+
+
+def _train(optimizer, params, steps):
+    grad_fn = ms.value_and_grad(lambda: sum((p * p).sum() for p in params), None, optimizer.parameters)
+    for _ in range(steps):
+        optimizer(grad_fn()[1])
+
+
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_a_resume_with_the_groups_in_another_order_continues_per_parameter(door):
+    """Each group takes the step count, record and learning rate of the checkpoint's group that held its
+    Parameters (core door), bit-identical to the uninterrupted run; the nn door, whose learning rates are
+    numbered by nn.Optimizer's groups, refuses. Control: without the layout record (an older release's
+    checkpoint) the entries load by number, and the continuation differs."""
+    set_mode("pynative")
+    net = _net()
+    params = net.trainable_params()
+    original = _grouped(door, params, "ab")
+    _train(original, params, 3)
+    checkpoint = {name: Parameter(p.value().copy(), name=name) for name, p in original.parameters_dict().items()}
+    _train(original, params, 2)
+    want = [p.asnumpy().copy() for p in params]
+
+    def resumed(entries):
+        fresh = _net()
+        fresh_params = fresh.trainable_params()
+        optimizer = _grouped(door, fresh_params, "ba")
+        ms.load_param_into_net(optimizer, dict(entries))
+        _train(optimizer, fresh_params, 2)
+        return [p.asnumpy() for p in fresh_params]
+    if door == "nn":
+        with pytest.raises(ValueError, match="another layout.*another order"):
+            resumed(checkpoint)
+        return
+    for got, expected in zip(resumed(checkpoint), want):
+        np.testing.assert_array_equal(got, expected)
+    legacy = {k: v for k, v in checkpoint.items() if k != "group_layout"}
+    assert not all(np.array_equal(a, b) for a, b in zip(resumed(legacy), want))
+
+
+@pytest.mark.parametrize("door", ("core", "nn"))
+def test_a_resume_with_another_number_of_groups_is_refused_naming_what_works(door):
+    """A decay/no-decay split of one group over the same Parameters: torch refuses; ours too, before anything
+    changes, naming the per-Parameter load (which then works). Control: the same layout loads."""
+    set_mode("pynative")
+    net = _net()
+    params = net.trainable_params()
+    original = _grouped(door, params, "ab")
+    _train(original, params, 3)
+    checkpoint = original.parameters_dict()
+    split = _grouped(door, params, "ab", split=True)
+    before = [p.asnumpy().copy() for p in split.get_parameters()]
+    with pytest.raises(ValueError, match="another layout.*group 0 here shares its group.*load the state of each"
+                                         "|another layout.*nothing was loaded. Load the state of each Parameter"):
+        ms.load_param_into_net(split, checkpoint)
+    for p, b in zip(split.get_parameters(), before):
+        np.testing.assert_array_equal(p.asnumpy(), b)
+    state = {k: v for k, v in checkpoint.items() if k.startswith(("exp_avg.", "exp_avg_sq.", "global_step"))}
+    ms.load_param_into_net(split, state, strict_load=True)
+    np.testing.assert_array_equal(split.exp_avg[0].asnumpy(), original.exp_avg[0].asnumpy())
+    same = _grouped(door, params, "ab")
+    ms.load_param_into_net(same, checkpoint)
+    np.testing.assert_array_equal(same.exp_avg[0].asnumpy(), original.exp_avg[0].asnumpy())
