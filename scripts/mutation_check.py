@@ -354,7 +354,7 @@ MUTANTS = (
            ("tests/cpu/test_devices.py", "-k", "select_conditions")),
     Mutant("device_folders_always_collected", "a CPU run collects the GPU and Ascend folders",
            "tests/conftest.py", "    return True if _absent_device(collection_path) else None",
-           "    return None", ("tests/cpu/test_devices.py", "-k", "collects_no_items")),
+           "    return None", ("tests/cpu/test_devices.py", "-m", "extended", "-k", "collects_no_items")),
 )
 
 

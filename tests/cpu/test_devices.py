@@ -52,6 +52,7 @@ def test_missing_gpu_skips_by_default_and_fails_when_required(tmp_path):
     assert required.returncode != 0 and "no GPU device" in required.stdout
 
 
+@pytest.mark.extended
 def test_a_run_without_gpu_or_ascend_collects_no_items_of_theirs(tmp_path):
     """The default run shows CPU items only; the device folders come back where the device is required
     (control: then they are collected, and fail for want of the device)."""
