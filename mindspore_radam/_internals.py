@@ -42,7 +42,7 @@ _STORAGE_OBJECTS_FOLLOW = []  # [bool], once probed
 
 def _storage_objects_follow():
     """Whether ``TensorPy.untyped_storage`` gives a new object once a Tensor has new storage (2.10), rather than
-    the one it made first, still holding the old storage (2.7): probed once, on two small host Tensors."""
+    the one it made first, still holding the old storage (2.7, 2.9): probed once, on two small host Tensors."""
     if not _STORAGE_OBJECTS_FOLLOW:
         follows = False
         if _UNTYPED_STORAGE is not None:
