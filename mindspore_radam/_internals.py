@@ -81,10 +81,13 @@ def is_view(param):
 
 
 def same_storage(token, other):
-    """Whether two :func:`storage_token`\ s are of one storage: the same object, else (a new object, which
-    happens only when the storage changed) the same address, read once per change."""
+    """Whether two :func:`storage_token`\ s (or None, for a Parameter not initialized yet) are of one storage: the
+    same object, else (a new object, which happens only when the storage changed) the same address, read once
+    per change."""
     if token is other:
         return True
+    if token is None or other is None:
+        return False
     if isinstance(token, int) or isinstance(other, int):
         return token == other
     return token.data_ptr() == other.data_ptr()

@@ -26,10 +26,9 @@ import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, ops
 import mindspore.common.dtype as mstype
 
-from mindspore_radam import _internals, _validation, live
+from mindspore_radam import _internals, _validation, dispatch, live
 from mindspore_radam._cell import deepcopy_cell, keep_state_dict_loadable
 from mindspore_radam._versions import zeros
-from mindspore_radam import dispatch
 from mindspore_radam.dispatch import PORTABLE, UPDATES, compiled_implementations, select_implementation
 from mindspore_radam.functional import (STRUCTURE_NAMES, compute_dtype, fields_of_hyper, finite_flag, group_hyper,
                                         group_options, structure, write_value)
@@ -184,12 +183,21 @@ class GroupEngine(live.LiveLoads):
         self._refresh_metadata()
         self._recompile()
 
-    def _set_layout(self):
-        """The ``group_layout`` Parameter: a row ``(name_hash, group)`` per Parameter, by the names its state was
-        built with, so that a checkpoint tells which Parameters each of its numbered group entries belongs to
-        (:meth:`_group_mapping`). Never read by the update."""
-        rows = [(name_hash(self.exp_avg[index].name[len("exp_avg."):]), group_id)
+    def _state_names(self):
+        """Each Parameter's name as its state was built with it (``exp_avg.<name>``): a wrapper Cell may rename
+        the weights later, as frameworks do, and checkpoints keep the state's names."""
+        return [state.name[len("exp_avg."):] for state in self.exp_avg]
+
+    def _layout_rows(self):
+        """``(name_hash, group)`` per Parameter, by :meth:`_state_names`."""
+        names = self._state_names()
+        return [(name_hash(names[index]), group_id)
                 for group_id, (start, end) in enumerate(self._ranges) for index in range(start, end)]
+
+    def _set_layout(self):
+        """The ``group_layout`` Parameter (:meth:`_layout_rows`), so that a checkpoint tells which Parameters each
+        of its numbered group entries belongs to (:meth:`_group_mapping`). Never read by the update."""
+        rows = self._layout_rows()
         self.group_layout = Parameter(Tensor(np.array(rows, np.int64).reshape(-1, 2)), name="group_layout",
                                       requires_grad=False)
 
@@ -252,22 +260,22 @@ class GroupEngine(live.LiveLoads):
         differently (a frozen layer's group gone, say), so each entry would land on another group, silently
         swapping learning rates and weight decays (torch's ``load_state_dict`` refuses such a layout too).
         Called by the loader's first request for our Parameters, before it writes anything (the network's
-        weights in an optimizer's checkpoint included), and again as it writes a group entry."""
+        weights in an optimizer's checkpoint included), and again as it writes a group entry. Returns the
+        :meth:`_group_mapping`."""
         if not any(key.startswith(GROUP_ENTRIES) for key in checkpoint):
-            return  # the state of each Parameter alone: it loads by name
+            return {}  # the state of each Parameter alone: it loads by name
         theirs = {key[len("exp_avg."):] for key in checkpoint if key.startswith("exp_avg.")}
-        # The names our state was built with (a wrapper Cell may have renamed the weights since, as frameworks
-        # do; the checkpoint's state has the same names then).
-        ours = {state.name[len("exp_avg."):] for state in self.exp_avg}
+        names = self._state_names()
+        ours = set(names)
         # MindSpore saves no zero-size tensor: such a Parameter's state is missing from every checkpoint.
-        missing = {state.name[len("exp_avg."):] for state in self.exp_avg if state.size > 0} - theirs
+        missing = {name for name, state in zip(names, self.exp_avg) if state.size > 0} - theirs
         if theirs and (theirs - ours or missing):
             example = sorted(theirs - ours or missing)[0]
             raise ValueError(
                 f"{where}: this checkpoint's optimizer held other Parameters ({example!r} is in one of the two "
                 f"only), so its entries numbered by group (step.group_<k>, hyperparameters.group_<k>, "
                 f"learning_rate_group_<k>) would land on other groups; nothing was loaded. {PER_PARAMETER_LOAD}")
-        self._group_mapping(checkpoint, where)
+        return self._group_mapping(checkpoint, where)
 
     # A door whose numbered entries are all engine groups' can load a checkpoint of its groups in another order.
     REMAPS_GROUPS = True
@@ -278,8 +286,9 @@ class GroupEngine(live.LiveLoads):
         ``load_state_dict`` does, when a group's Parameters are spread over several of the checkpoint's groups or
         share one with others (a decay/no-decay split, a merge), or (written before the layout was recorded)
         when the checkpoint has another number of groups: its numbered entries would land on other groups."""
-        ours = {group_id: frozenset(name_hash(self.exp_avg[index].name[len("exp_avg."):]) for index in range(*span))
-                for group_id, span in enumerate(self._ranges)}
+        ours = {group_id: set() for group_id in range(len(self._ranges))}
+        for hashed, group_id in self._layout_rows():
+            ours[group_id].add(hashed)
         layout = checkpoint.get("group_layout")
         if layout is None:
             numbers = {int(key.rsplit("_", 1)[1]) for key in checkpoint if key.startswith("step.group_")}
@@ -321,10 +330,8 @@ class GroupEngine(live.LiveLoads):
         checkpoint = _internals.loading_dict()
         if not checkpoint:
             return value
-        where = repr(param.name)
-        self.check_checkpoint(checkpoint, where)
         prefix, _, number = param.name.rpartition("_")
-        theirs = self._group_mapping(checkpoint, where).get(int(number), int(number))
+        theirs = self.check_checkpoint(checkpoint, repr(param.name)).get(int(number), int(number))
         entry = checkpoint.get(f"{prefix}_{theirs}")
         return value if theirs == int(number) or entry is None else Tensor(entry.asnumpy())
 

@@ -88,8 +88,7 @@ def _moved(params, recorded, current=None):
 def _unchanged(recorded, current):
     """Whether two storage records are of the same storage, Parameter by Parameter (cheap when they are)."""
     return (recorded is not None and len(recorded) == len(current)
-            and all(before is now or (before is not None and now is not None and _internals.same_storage(before, now))
-                    for before, now in zip(recorded, current)))
+            and all(_internals.same_storage(before, now) for before, now in zip(recorded, current)))
 
 
 @constexpr

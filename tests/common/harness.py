@@ -1,8 +1,13 @@
-"""Drivers shared by the suites: run an optimizer in one of the three execution modes."""
+"""Drivers shared by the suites: run an optimizer in one of the three execution modes; count the waits
+for MindSpore's pipeline (:class:`WaitCounter`)."""
+import contextlib
+import traceback
+
 import numpy as np
 import pytest
 import mindspore as ms
 from mindspore import Tensor, ops
+from mindspore._c_expression import TensorPy
 from mindspore.amp import all_finite
 import mindspore.common.dtype as mstype
 
@@ -97,3 +102,60 @@ def assert_unchanged(before, after):
     assert before.keys() == after.keys()
     for name, value in before.items():
         np.testing.assert_array_equal(after[name], value, err_msg=f"{name} changed")
+
+
+# TensorPy methods that wait for the pipeline (wait_pipeline behind Parameter.param_info, requires_grad
+# and name; the address; a copy to the host).
+WAITING_METHODS = ("wait_pipeline", "_data_ptr", "storage", "asnumpy", "_item", "_tolist", "data_sync")
+# Tensor attributes that wait when the Tensor is queued (read on the Tensors handed to the call).
+WAITING_ATTRIBUTES = ("shape", "dtype", "size", "ndim")
+
+
+class WaitCounter:
+    """Counts waits for MindSpore's pipeline while active: each entry names what waited and where."""
+
+    def __init__(self):
+        self.waits = []
+        self._watched = set()
+
+    def watch(self, tensors):
+        """Counts reads of the shape, dtype, size and ndim of these Tensors too."""
+        self._watched.update(id(tensor) for tensor in tensors if isinstance(tensor, Tensor))
+        return tensors
+
+    def _note(self, what):
+        caller = traceback.extract_stack(limit=4)[0]
+        self.waits.append(f"{what} from {caller.filename.rsplit('/', 2)[-1]}:{caller.lineno} ({caller.name})")
+
+    @contextlib.contextmanager
+    def counting(self):
+        saved = {}
+        try:
+            for name in WAITING_METHODS:
+                original = getattr(TensorPy, name, None)
+                if original is None:
+                    continue
+                saved[(TensorPy, name)] = original
+                setattr(TensorPy, name, self._counted_method(name, original))
+            for name in WAITING_ATTRIBUTES:
+                original = Tensor.__dict__.get(name)
+                if isinstance(original, property):
+                    saved[(Tensor, name)] = original
+                    setattr(Tensor, name, self._counted_property(name, original))
+            yield self
+        finally:
+            for (owner, name), original in saved.items():
+                setattr(owner, name, original)
+
+    def _counted_method(self, name, original):
+        def counted(*args, **kwargs):
+            self._note(f"TensorPy.{name}")
+            return original(*args, **kwargs)
+        return counted
+
+    def _counted_property(self, name, original):
+        def read(tensor):
+            if id(tensor) in self._watched:
+                self._note(f"Tensor.{name} of a given Tensor")
+            return original.fget(tensor)
+        return property(read, original.fset)

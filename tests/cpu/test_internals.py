@@ -9,6 +9,7 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, jit, nn, ops
 
 from mindspore_radam import _internals
+from tests.common.harness import WaitCounter
 
 pytestmark = pytest.mark.versions
 
@@ -221,42 +222,22 @@ def test_the_loading_dict_is_seen_from_a_parameter_being_written():
         f"Parameters would not be refused")
 
 
-def _counting(method_names):
-    """Patches TensorPy's methods of these names to count their calls; returns (calls, undo)."""
-    from mindspore._c_expression import TensorPy  # pylint: disable=import-outside-toplevel
-    calls, saved = [], {}
-    for name in method_names:
-        original = getattr(TensorPy, name, None)
-        if original is not None:
-            saved[name] = original
-            setattr(TensorPy, name, lambda *a, _n=name, _o=original, **k: (calls.append(_n), _o(*a, **k))[1])
-
-    def undo():
-        for name, original in saved.items():
-            setattr(TensorPy, name, original)
-    return calls, undo
-
-
 def test_requires_grad_reads_the_flag_without_waiting():
     param = _param()
     for value in (False, True, False):
         param.requires_grad = value
-        calls, undo = _counting(("wait_pipeline",))
-        try:
+        counter = WaitCounter()
+        with counter.counting():
             read = _internals.requires_grad(param)
-        finally:
-            undo()
         assert read is param.requires_grad is value, (
             "_internals.requires_grad: Parameter.requires_grad no longer reads param._param_info.requires_grad; "
             "the frozen check would read a stale flag")
-        assert calls == [], "_internals.requires_grad waits for MindSpore's pipeline"
+        assert counter.waits == [], "_internals.requires_grad waits for MindSpore's pipeline"
     # control: the property itself waits (why the hook exists)
-    calls, undo = _counting(("wait_pipeline",))
-    try:
+    counter = WaitCounter()
+    with counter.counting():
         param.requires_grad  # pylint: disable=pointless-statement
-    finally:
-        undo()
-    assert calls, "control: Parameter.requires_grad no longer waits; the hook may go"
+    assert counter.waits, "control: Parameter.requires_grad no longer waits; the hook may go"
 
 
 def test_storage_token_follows_set_data_without_waiting():
@@ -276,12 +257,10 @@ def test_storage_token_follows_set_data_without_waiting():
         "from Python would recompile the optimizer's step")
     if _internals._storage_objects_follow():  # pylint: disable=protected-access
         assert again is token, "_internals.storage_token: TensorPy.untyped_storage no longer returns its held object"
-        calls, undo = _counting(("wait_pipeline", "_data_ptr", "storage"))
-        try:
+        counter = WaitCounter()
+        with counter.counting():
             _internals.storage_token(param)
-        finally:
-            undo()
-        assert calls == [], f"_internals.storage_token waits for MindSpore's pipeline ({calls})"
+        assert counter.waits == [], f"_internals.storage_token waits for MindSpore's pipeline ({counter.waits})"
     param.set_data(Tensor(np.ones((2, 3), np.float32)))
     moved = _internals.storage_token(param)
     assert not _internals.same_storage(token, moved), (
